@@ -1,0 +1,260 @@
+"""The span pipeline: consent gate + scrubber, then one batch processor per exporter.
+
+Exporters are built lazily, the first time a span ends while consent is given, so a bot whose
+owner never opted in has no exporter object, no worker thread and no connection at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+
+from opentelemetry.context import Context
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import Event, ReadableSpan, Span, SpanProcessor
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    SpanExporter,
+    SpanExportResult,
+)
+from opentelemetry.trace import Link, Status
+
+from otel_discord.scrubbing import Scrubber
+
+log = logging.getLogger("otel_discord.pipeline")
+
+#: Attribute that records how many values each rule replaced (never what they were).
+SCRUBBED_ATTRIBUTE = "otel_discord.scrubbed"
+
+ExporterFactory = Callable[[], SpanExporter]
+Gate = Callable[[], bool]
+
+
+class RateLimitedLog:
+    """Log a warning at most once per ``interval`` seconds per key."""
+
+    def __init__(self, logger: logging.Logger, interval: float = 60.0) -> None:
+        self.logger = logger
+        self.interval = interval
+        self._last: dict[str, float] = {}
+        self.suppressed: Counter[str] = Counter()
+
+    def warning(self, key: str, message: str, *args: object) -> None:
+        now = time.monotonic()
+        last = self._last.get(key)
+        if last is not None and now - last < self.interval:
+            self.suppressed[key] += 1
+            return
+        if len(self._last) > 256:
+            self._last.clear()
+        self._last[key] = now
+        self.logger.warning(message, *args)
+
+
+def scrub_span(span: ReadableSpan, scrubber: Scrubber, resource: Resource | None) -> ReadableSpan:
+    """Rebuild ``span`` with every string scrubbed; counts per rule go in one attribute."""
+    counts: Counter[str] = Counter()
+    attributes = scrubber.scrub_attributes(span.attributes, counts)
+    events = [
+        Event(
+            scrubber.scrub_text(e.name, counts),
+            scrubber.scrub_attributes(e.attributes, counts),
+            e.timestamp,
+        )
+        for e in span.events
+    ]
+    links = [
+        Link(link.context, scrubber.scrub_attributes(link.attributes, counts))
+        for link in span.links
+    ]
+    status = span.status
+    if status.description:
+        status = Status(status.status_code, scrubber.scrub_text(status.description, counts))
+    name = scrubber.scrub_text(span.name, counts)
+    if counts:
+        attributes[SCRUBBED_ATTRIBUTE] = tuple(f"{k}:{v}" for k, v in sorted(counts.items()))
+    return ReadableSpan(
+        name=name,
+        context=span.context,
+        parent=span.parent,
+        resource=resource if resource is not None else span.resource,
+        attributes=attributes,
+        events=events,
+        links=links,
+        kind=span.kind,
+        status=status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )
+
+
+def scrub_resource(resource: Resource, scrubber: Scrubber) -> Resource:
+    return Resource(scrubber.scrub_attributes(resource.attributes), resource.schema_url)
+
+
+class GatedExporter(SpanExporter):
+    """Checks consent again at export time, so spans queued before a disable are dropped."""
+
+    def __init__(self, inner: SpanExporter, gate: Gate) -> None:
+        self.inner = inner
+        self.gate = gate
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        if not self.gate():
+            return SpanExportResult.SUCCESS
+        try:
+            return self.inner.export(spans)
+        except Exception:
+            name = type(self.inner).__name__
+            log.warning("otel_discord: exporter %s failed", name, exc_info=True)
+            return SpanExportResult.FAILURE
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.inner.force_flush(timeout_millis)
+
+
+def _bounded(fn: Callable[[], object], timeout: float, what: str) -> bool:
+    """Run ``fn`` in a daemon thread and wait at most ``timeout`` seconds; True if it finished."""
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            fn()
+        except Exception:
+            log.warning("otel_discord: %s failed", what, exc_info=True)
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name=f"otel-discord-{what}", daemon=True).start()
+    return done.wait(max(0.0, timeout))
+
+
+class ConsentScrubProcessor(SpanProcessor):
+    """Drops spans without consent, scrubs the rest (fail-closed), hands them to the exporters."""
+
+    def __init__(
+        self,
+        gate: Gate,
+        scrubber: Scrubber,
+        resource: Resource,
+        factories: Sequence[tuple[str, ExporterFactory]],
+        *,
+        max_queue_size: int = 2048,
+        schedule_delay: float = 5.0,
+        export_timeout: float = 10.0,
+    ) -> None:
+        self.gate = gate
+        self.scrubber = scrubber
+        self._raw_resource = resource
+        self._resource: Resource | None = None
+        self._factories = list(factories)
+        self._extra: list[SpanProcessor] = []
+        self._processors: list[SpanProcessor] | None = None
+        self._lock = threading.Lock()
+        self._shutdown = False
+        self.max_queue_size = max_queue_size
+        self.schedule_delay = schedule_delay
+        self.export_timeout = export_timeout
+        self.warnings = RateLimitedLog(log)
+        self.dropped_unscrubbable = 0
+
+    @property
+    def resource(self) -> Resource:
+        if self._resource is None:
+            self._resource = scrub_resource(self._raw_resource, self.scrubber)
+        return self._resource
+
+    def add_processor(self, processor: SpanProcessor) -> None:
+        """Add a processor that receives scrubbed spans (used by ``otel_discord.testing``)."""
+        self._extra.append(processor)
+
+    def _build(self) -> list[SpanProcessor]:
+        with self._lock:
+            if self._processors is not None:
+                return self._processors
+            built: list[SpanProcessor] = []
+            batch = min(512, self.max_queue_size)
+            for name, factory in self._factories:
+                try:
+                    exporter = GatedExporter(factory(), self.gate)
+                except Exception as exc:
+                    log.warning("otel_discord: cannot start the %s exporter: %s", name, exc)
+                    continue
+                built.append(
+                    BatchSpanProcessor(
+                        exporter,
+                        max_queue_size=self.max_queue_size,
+                        schedule_delay_millis=self.schedule_delay * 1000,
+                        max_export_batch_size=batch,
+                        export_timeout_millis=self.export_timeout * 1000,
+                    )
+                )
+            self._processors = built
+            return built
+
+    @property
+    def started(self) -> bool:
+        """Whether exporters were ever built (False: nothing could have left the process)."""
+        return self._processors is not None
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        return None
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if self._shutdown:
+            return
+        try:
+            if not self.gate():
+                return
+            scrubbed = scrub_span(span, self.scrubber, self.resource)
+        except Exception as exc:
+            # Fail closed: a span we could not scrub is never exported.
+            self.dropped_unscrubbable += 1
+            self.warnings.warning(
+                "scrub",
+                "otel_discord: dropped a span that could not be scrubbed (%s)",
+                type(exc).__name__,
+            )
+            return
+        processors = self._processors if self._processors is not None else self._build()
+        for processor in (*processors, *self._extra):
+            try:
+                processor.on_end(scrubbed)
+            except Exception:
+                self.warnings.warning("export", "otel_discord: a span processor failed")
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        processors = [*(self._processors or ()), *self._extra]
+        if not processors:
+            return True
+        deadline = time.monotonic() + timeout_millis / 1000
+
+        def flush_all() -> None:
+            for p in processors:
+                remaining = max(0, int((deadline - time.monotonic()) * 1000))
+                p.force_flush(remaining)
+
+        return _bounded(flush_all, timeout_millis / 1000, "flush")
+
+    def shutdown_bounded(self, timeout: float) -> bool:
+        """Shut the exporters down, returning within ``timeout`` seconds whatever they do."""
+        self._shutdown = True
+        processors = [*(self._processors or ()), *self._extra]
+        if not processors:
+            return True
+
+        def stop_all() -> None:
+            for p in processors:
+                p.shutdown()
+
+        return _bounded(stop_all, timeout, "shutdown")
+
+    def shutdown(self) -> None:
+        self.shutdown_bounded(self.export_timeout)

@@ -1,0 +1,228 @@
+"""Consent: the bot owner's decision, one record per reporter, off by default.
+
+A :class:`ConsentStore` loads and saves :class:`ConsentRecord` objects. The JSON-file store keeps
+one file per reporter under ``<data dir>/consent/``. A record that cannot be read means "not
+consented", with one local warning, and never an exception.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+import secrets
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+__all__ = [
+    "ConsentRecord",
+    "ConsentStore",
+    "JsonConsentStore",
+    "MemoryConsentStore",
+    "kill_switch",
+]
+
+log = logging.getLogger("otel_discord.consent")
+
+_TRUE = ("1", "true", "yes", "on")
+
+
+def kill_switch(environ: Mapping[str, str] | None = None) -> str | None:
+    """Name the active kill switch (``OTEL_SDK_DISABLED`` or ``DO_NOT_TRACK``), or ``None``."""
+    env = os.environ if environ is None else environ
+    if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return "OTEL_SDK_DISABLED"
+    if env.get("DO_NOT_TRACK", "").strip().lower() in _TRUE:
+        return "DO_NOT_TRACK"
+    return None
+
+
+def _now() -> str:
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
+
+
+def new_install_id() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass(frozen=True)
+class ConsentRecord:
+    """One reporter's consent: whether it is enabled, its install id and whom it told."""
+
+    reporter: str
+    enabled: bool = False
+    install_id: str = field(default_factory=new_install_id)
+    decided_at: str | None = None
+    notified: tuple[str, ...] = ()
+    #: Per-install key for hashed Discord IDs. Stays in the data dir; never exported.
+    secret: str = field(default_factory=lambda: secrets.token_hex(32), repr=False)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "reporter": self.reporter,
+            "enabled": self.enabled,
+            "install_id": self.install_id,
+            "decided_at": self.decided_at,
+            "notified": list(self.notified),
+            "secret": self.secret,
+        }
+
+    @classmethod
+    def from_json(cls, reporter: str, data: object) -> ConsentRecord:
+        """Parse a stored record; raise ``ValueError`` on any deviation from the schema."""
+        if not isinstance(data, dict):
+            raise ValueError("record is not a JSON object")
+        enabled = data.get("enabled", False)
+        install_id = data.get("install_id")
+        decided_at = data.get("decided_at")
+        notified = data.get("notified", [])
+        secret = data.get("secret")
+        if not isinstance(enabled, bool):
+            raise ValueError("'enabled' is not a boolean")
+        if not isinstance(install_id, str):
+            raise ValueError("'install_id' is missing")
+        uuid.UUID(install_id)
+        if decided_at is not None and not isinstance(decided_at, str):
+            raise ValueError("'decided_at' is not a string")
+        if not isinstance(notified, list) or not all(isinstance(n, str) for n in notified):
+            raise ValueError("'notified' is not a list of strings")
+        if secret is None:
+            secret = secrets.token_hex(32)
+        if not isinstance(secret, str) or len(secret) < 32:
+            raise ValueError("'secret' is not a string of 32+ characters")
+        return cls(reporter, enabled, install_id, decided_at, tuple(notified), secret)
+
+    def decided(self, enabled: bool) -> ConsentRecord:
+        return replace(self, enabled=enabled, decided_at=_now())
+
+
+@runtime_checkable
+class ConsentStore(Protocol):
+    """Where consent records live. Implementations must never raise from :meth:`load`."""
+
+    def load(self, reporter: str) -> ConsentRecord:
+        """The reporter's record; a fresh, not-consented one (saved) if there is none."""
+        ...
+
+    def save(self, record: ConsentRecord) -> None:
+        """Persist ``record``; later :meth:`load` calls (in any process) see it."""
+        ...
+
+    def where(self) -> str:
+        """A human-readable location, for status output."""
+        ...
+
+
+class MemoryConsentStore:
+    """A store that lives in memory only (tests, or a bot that manages consent itself)."""
+
+    def __init__(self) -> None:
+        self._records: dict[str, ConsentRecord] = {}
+
+    def load(self, reporter: str) -> ConsentRecord:
+        return self._records.setdefault(reporter, ConsentRecord(reporter))
+
+    def save(self, record: ConsentRecord) -> None:
+        self._records[record.reporter] = record
+
+    def where(self) -> str:
+        return "memory"
+
+
+def _safe_name(reporter: str) -> str:
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]", "_", reporter).strip(".") or "_"
+    return cleaned[:100]
+
+
+class JsonConsentStore:
+    """One JSON file per reporter in ``<data_dir>/consent/``, written atomically."""
+
+    def __init__(self, data_dir: str | os.PathLike[str]) -> None:
+        self.directory = Path(data_dir) / "consent"
+        self._lock = threading.Lock()
+        self._warned: set[str] = set()
+
+    def path(self, reporter: str) -> Path:
+        return self.directory / f"{_safe_name(reporter)}.json"
+
+    def where(self) -> str:
+        return str(self.directory)
+
+    def mtime(self, reporter: str) -> float | None:
+        try:
+            return self.path(reporter).stat().st_mtime
+        except OSError:
+            return None
+
+    def _warn_once(self, reporter: str, message: str, *args: object) -> None:
+        if reporter not in self._warned:
+            self._warned.add(reporter)
+            log.warning(message, *args)
+
+    def load(self, reporter: str) -> ConsentRecord:
+        path = self.path(reporter)
+        try:
+            raw = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            record = ConsentRecord(reporter)
+            self._try_save(record)
+            return record
+        except (OSError, UnicodeDecodeError) as exc:
+            self._warn_once(
+                reporter,
+                "otel_discord: cannot read consent record %s (%s); telemetry stays off",
+                path,
+                exc,
+            )
+            return ConsentRecord(reporter)
+        try:
+            return ConsentRecord.from_json(reporter, json.loads(raw))
+        except ValueError as exc:
+            self._warn_once(
+                reporter,
+                "otel_discord: consent record %s is corrupt (%s); telemetry stays off "
+                "until the owner decides again",
+                path,
+                exc,
+            )
+            return ConsentRecord(reporter)
+
+    def _try_save(self, record: ConsentRecord) -> None:
+        try:
+            self.save(record)
+        except OSError as exc:
+            self._warn_once(record.reporter, "otel_discord: cannot write consent record (%s)", exc)
+
+    def save(self, record: ConsentRecord) -> None:
+        path = self.path(record.reporter)
+        with self._lock:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.exists():
+                # Keep a corrupt record for the owner to inspect rather than overwrite it blindly.
+                try:
+                    ConsentRecord.from_json(
+                        record.reporter, json.loads(path.read_text(encoding="utf-8"))
+                    )
+                except (ValueError, OSError, UnicodeDecodeError):
+                    with contextlib.suppress(OSError):
+                        path.replace(path.with_suffix(f".corrupt-{int(time.time())}"))
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".consent-", suffix=".tmp")
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                    json.dump(record.to_json(), fh, indent=2)
+                    fh.write("\n")
+                os.replace(tmp, path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
+        self._warned.discard(record.reporter)

@@ -1,0 +1,118 @@
+"""The :class:`Scrubber`: runs rules over text, attribute values and mappings, fail-closed."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from otel_discord.scrubbing._rules import Rule
+
+Counts = Counter[str]
+
+#: Values longer than this are cut before scanning, so one huge attribute cannot stall a bot.
+MAX_VALUE_CHARS = 16_384
+TRUNCATED = "...[TRUNCATED]"
+
+
+@dataclass(frozen=True)
+class ScrubMatch:
+    """What a rule is about to replace, shown to a keep-callback (never exported)."""
+
+    rule: str
+    value: str
+    key: str | None
+
+
+#: Returns True to keep the matched value as it is.
+KeepCallback = Callable[[ScrubMatch], bool]
+
+
+class Scrubber:
+    """An ordered list of rules. Add, remove or reorder them through :attr:`rules`."""
+
+    def __init__(
+        self,
+        rules: Iterable[Rule] | None = None,
+        *,
+        keep: KeepCallback | None = None,
+        max_chars: int = MAX_VALUE_CHARS,
+    ) -> None:
+        from otel_discord.scrubbing._rules import default_rules
+
+        self.rules: list[Rule] = list(default_rules() if rules is None else rules)
+        self.keep = keep
+        self.max_chars = max_chars
+
+    def add(self, rule: Rule, *, before: str | None = None) -> None:
+        """Add ``rule`` at the end, or before the rule named ``before``."""
+        if before is None:
+            self.rules.append(rule)
+            return
+        for i, existing in enumerate(self.rules):
+            if existing.name == before:
+                self.rules.insert(i, rule)
+                return
+        raise KeyError(before)
+
+    def remove(self, name: str) -> None:
+        """Remove the rule named ``name``."""
+        self.rules = [r for r in self.rules if r.name != name]
+
+    def rule(self, name: str) -> Rule:
+        for r in self.rules:
+            if r.name == name:
+                return r
+        raise KeyError(name)
+
+    def _kept(self, rule: str, value: str, key: str | None) -> bool:
+        if self.keep is None:
+            return False
+        try:
+            return bool(self.keep(ScrubMatch(rule, value, key)))
+        except Exception:
+            return False
+
+    def scrub_text(self, text: str, counts: Counts | None = None, key: str | None = None) -> str:
+        """Scrub one string. ``counts`` receives how many values each rule replaced."""
+        if len(text) > self.max_chars:
+            text = text[: self.max_chars] + TRUNCATED
+        for rule in self.rules:
+            text = rule.scrub(text, self, counts, key)
+        return text
+
+    def scrub_value(self, key: str | None, value: Any, counts: Counts | None = None) -> Any:
+        """Scrub an attribute value: strings, and sequences of strings, are scrubbed."""
+        for rule in self.rules:
+            if key is not None and rule.redacts_key(key):
+                if counts is not None:
+                    counts[rule.name] += 1
+                return rule.marker if not isinstance(value, (list, tuple)) else (rule.marker,)
+        if isinstance(value, str):
+            return self.scrub_text(value, counts, key)
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 10**15:
+            # Discord IDs often travel as integers; a shortened one becomes its marker string.
+            text = str(value)
+            scrubbed = self.scrub_text(text, counts, key)
+            return value if scrubbed == text else scrubbed
+        if isinstance(value, (list, tuple)):
+            return tuple(self.scrub_value(None, v, counts) for v in value)
+        if isinstance(value, Mapping):
+            return {k: self.scrub_value(str(k), v, counts) for k, v in value.items()}
+        return value
+
+    def scrub_attributes(
+        self, attributes: Mapping[str, Any] | None, counts: Counts | None = None
+    ) -> dict[str, Any]:
+        """Scrub a mapping of attributes: keys and values."""
+        if not attributes:
+            return {}
+        out: dict[str, Any] = {}
+        for k, v in attributes.items():
+            out[self.scrub_text(k, counts)] = self.scrub_value(k, v, counts)
+        return out
+
+    def scrub_sequence(self, values: Sequence[str], counts: Counts | None = None) -> list[str]:
+        return [self.scrub_text(v, counts) for v in values]
