@@ -22,12 +22,13 @@ from opentelemetry.sdk.trace.export import (
 )
 from opentelemetry.trace import Link, Status
 
+from otel_discord._attributes import SCRUBBED
 from otel_discord.scrubbing import Scrubber
 
 log = logging.getLogger("otel_discord.pipeline")
 
 #: Attribute that records how many values each rule replaced (never what they were).
-SCRUBBED_ATTRIBUTE = "otel_discord.scrubbed"
+SCRUBBED_ATTRIBUTE = SCRUBBED
 
 ExporterFactory = Callable[[], SpanExporter]
 Gate = Callable[[], bool]

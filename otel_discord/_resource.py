@@ -9,6 +9,7 @@ from importlib import metadata
 
 from opentelemetry.sdk.resources import Resource
 
+from otel_discord._attributes import INSTALL_ID
 from otel_discord._version import __version__
 
 #: Random per process: the "session" of this bot run.
@@ -31,7 +32,7 @@ def build_resource(
     attributes: dict[str, str | int] = {
         "service.name": service_name,
         "service.instance.id": INSTANCE_ID,
-        "otel_discord.install_id": install_id,
+        INSTALL_ID: install_id,
         "telemetry.sdk.name": "opentelemetry",
         "telemetry.sdk.language": "python",
         "telemetry.sdk.version": _version_of("opentelemetry-sdk") or "unknown",

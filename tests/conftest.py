@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests._backends import CollectorChain, GrpcReceiver, HttpReceiver
 
 pytest_plugins = ["otel_discord.testing"]
 
@@ -20,3 +24,31 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> It
             monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("OTEL_DISCORD_DATA_DIR", str(tmp_path / "otel-discord-data"))
     yield
+
+
+@pytest.fixture
+def grpc_receiver() -> Iterator[GrpcReceiver]:
+    """An in-process OTLP/gRPC receiver on 127.0.0.1."""
+    from tests._backends import GrpcReceiver
+
+    receiver = GrpcReceiver().start()
+    yield receiver
+    receiver.stop()
+
+
+@pytest.fixture
+def http_receiver() -> Iterator[HttpReceiver]:
+    """An in-process OTLP/HTTP receiver on 127.0.0.1 (records bytes, headers, paths)."""
+    from tests._backends import HttpReceiver
+
+    receiver = HttpReceiver().start()
+    yield receiver
+    receiver.stop()
+
+
+@pytest.fixture
+def collector(tmp_path: Path) -> Iterator[CollectorChain]:
+    """rotel (a real OpenTelemetry collector) forwarding to an in-process gRPC receiver."""
+    from tests._backends import rotel_chain
+
+    yield from rotel_chain(tmp_path)

@@ -1,0 +1,316 @@
+"""``Reporter``: one isolated, consent-gated OpenTelemetry pipeline. The public face is
+:class:`otel_discord.Telemetry`, which adds the discord.py hooks on top of it."""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import inspect
+import logging
+import threading
+import time
+import weakref
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
+from contextvars import ContextVar
+from typing import Any, ParamSpec, TypeVar, cast, overload
+
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import Span as SdkSpan
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
+from opentelemetry.util.types import Attributes
+
+from otel_discord._pipeline import ConsentScrubProcessor
+from otel_discord._resource import build_resource
+from otel_discord._sampling import ConsentSampler, make_sampler
+from otel_discord._version import __version__
+from otel_discord.config import TelemetryConfig, load_config
+from otel_discord.consent import (
+    ConsentRecord,
+    ConsentStore,
+    JsonConsentStore,
+    kill_switch,
+)
+from otel_discord.exporters import build_exporter_factories
+from otel_discord.scrubbing import Scrubber, default_rules
+
+__all__ = ["Reporter", "record_exception"]
+
+log = logging.getLogger("otel_discord")
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+#: How often (seconds) a JSON consent record is re-read, so a CLI change applies without reload.
+CONSENT_REFRESH_SECONDS = 2.0
+
+
+class Reporter:
+    """One reporter: its own tracer provider, consent, scrubber and exporters.
+
+    ``name`` is ``service.name`` and the consent namespace. Nothing here sets or reads
+    OpenTelemetry's global tracer provider or propagator.
+
+    Example::
+
+        telemetry = Reporter("mycog", version="1.2.0")
+        with telemetry.span("update-check"):
+            ...
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        version: str | None = None,
+        config: Mapping[str, Any] | TelemetryConfig | None = None,
+        config_file: str | None = None,
+        consent: ConsentStore | None = None,
+        scrubber: Scrubber | None = None,
+        token: str | None = None,
+    ) -> None:
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError("a reporter needs a non-empty reporter name")
+        self.name = name
+        self.version = version
+        self.config = load_config(config, config_file=config_file)
+        self.consent_store: ConsentStore = consent or JsonConsentStore(
+            self.config.resolved_data_dir()
+        )
+        self._record = self.consent_store.load(name)
+        self._next_refresh = time.monotonic() + CONSENT_REFRESH_SECONDS
+        self._refresh_lock = threading.Lock()
+        if scrubber is None:
+            scrubber = Scrubber(
+                default_rules(
+                    token=token,
+                    id_mode=self.config.id_mode,
+                    id_secret=bytes.fromhex(self._record.secret),
+                )
+            )
+        self.scrubber = scrubber
+        self.resource = build_resource(
+            self.config.service_name or name, version, self._record.install_id
+        )
+        self._processor = ConsentScrubProcessor(
+            self._gate,
+            scrubber,
+            self.resource,
+            build_exporter_factories(self.config, name),
+            max_queue_size=self.config.max_queue_size,
+            schedule_delay=self.config.schedule_delay,
+            export_timeout=self.config.otlp_timeout,
+        )
+        self._provider = TracerProvider(
+            resource=self.resource,
+            sampler=ConsentSampler(
+                self._gate, make_sampler(self.config.sampler, self.config.sampler_arg)
+            ),
+            shutdown_on_exit=False,
+        )
+        self._provider.add_span_processor(self._processor)
+        self.tracer: trace.Tracer = self._provider.get_tracer("otel_discord", __version__)
+        self._current: ContextVar[Span | None] = ContextVar(f"otel_discord_{name}", default=None)
+        self._closed = False
+        ref = weakref.ref(self)
+        atexit.register(lambda: (t := ref()) is not None and t.shutdown(2.0))
+
+    # -- consent -----------------------------------------------------------------------------
+
+    @property
+    def record(self) -> ConsentRecord:
+        """The current consent record (re-read from the store at most every 2 s)."""
+        self._maybe_refresh()
+        return self._record
+
+    @property
+    def install_id(self) -> str:
+        return self._record.install_id
+
+    def _maybe_refresh(self) -> None:
+        now = time.monotonic()
+        if now < self._next_refresh or not self._refresh_lock.acquire(blocking=False):
+            return
+        try:
+            self._next_refresh = now + CONSENT_REFRESH_SECONDS
+            self._record = self.consent_store.load(self.name)
+        except Exception:
+            log.warning("otel_discord: could not re-read consent for %s", self.name)
+        finally:
+            self._refresh_lock.release()
+
+    def _gate(self) -> bool:
+        if self._closed or kill_switch() is not None:
+            return False
+        if self.config.enabled is not None:
+            return self.config.enabled
+        self._maybe_refresh()
+        return self._record.enabled
+
+    @property
+    def enabled(self) -> bool:
+        """Consent given (or ``enabled = true`` in config) and no kill switch active."""
+        return self._gate()
+
+    def _decide(self, enabled: bool) -> None:
+        record = self.consent_store.load(self.name).decided(enabled)
+        self.consent_store.save(record)
+        self._record = record
+        self._next_refresh = time.monotonic() + CONSENT_REFRESH_SECONDS
+
+    def enable(self) -> None:
+        """Record the owner's consent; effective at once. Config ``enabled = false`` and kill
+        switches still win."""
+        self._decide(True)
+
+    def disable(self) -> None:
+        """Withdraw consent; effective at once. Spans already queued are dropped, not sent."""
+        self._decide(False)
+
+    def reset_install_id(self) -> str:
+        """Give this install a new random id (takes effect on the next bot start)."""
+        from otel_discord.consent import new_install_id
+
+        record = self.consent_store.load(self.name)
+        from dataclasses import replace
+
+        record = replace(record, install_id=new_install_id())
+        self.consent_store.save(record)
+        self._record = record
+        return record.install_id
+
+    # -- spans -------------------------------------------------------------------------------
+
+    def current_span(self) -> Span | None:
+        """This reporter's innermost active span, if any."""
+        span = self._current.get()
+        if span is not None:
+            return span
+        # A span started with ``telemetry.tracer.start_as_current_span`` counts too, but never
+        # another provider's (the host bot's or another reporter's).
+        current = trace.get_current_span()
+        if isinstance(current, SdkSpan) and current.resource is self.resource:
+            return current
+        return None
+
+    @contextmanager
+    def span(
+        self,
+        name: str,
+        attributes: Attributes = None,
+        *,
+        kind: SpanKind = SpanKind.INTERNAL,
+        new_trace: bool = False,
+        links: list[trace.Link] | None = None,
+    ) -> Iterator[Span]:
+        """A span of this reporter. It nests under this reporter's active span only; an
+        exception is recorded with status ERROR and re-raised unchanged."""
+        parent = None if new_trace else self.current_span()
+        context = trace.set_span_in_context(parent) if parent is not None else Context()
+        try:
+            span: Span = self.tracer.start_span(
+                name, context=context, kind=kind, attributes=attributes, links=links
+            )
+        except Exception:
+            span = INVALID_SPAN
+        token = self._current.set(span)
+        try:
+            yield span
+        except Exception as exc:
+            record_exception(span, exc)
+            raise
+        finally:
+            try:
+                self._current.reset(token)
+            except ValueError:  # reset from another context (generator closed elsewhere)
+                self._current.set(None)
+            with suppress(Exception):
+                span.end()
+
+    @overload
+    def traced(self, name: Callable[P, R]) -> Callable[P, R]: ...
+
+    @overload
+    def traced(self, name: str | None = None) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
+
+    def traced(self, name: str | Callable[P, R] | None = None) -> Any:
+        """Decorate a sync or async function so each call is a span (a coroutine's span covers
+        its whole run). Without consent the function is called directly."""
+        if callable(name):
+            return self.traced(None)(name)
+
+        def decorate(fn: Callable[P, R]) -> Callable[P, R]:
+            span_name: str = name or getattr(fn, "__qualname__", None) or repr(fn)
+            if inspect.iscoroutinefunction(fn):
+                afn = cast(Callable[P, Awaitable[Any]], fn)
+
+                @functools.wraps(fn)
+                async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
+                    if not self._gate():
+                        return await afn(*args, **kwargs)
+                    with self.span(span_name):
+                        return await afn(*args, **kwargs)
+
+                return cast(Callable[P, R], async_wrapper)
+
+            @functools.wraps(fn)
+            def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+                if not self._gate():
+                    return fn(*args, **kwargs)
+                with self.span(span_name):
+                    return fn(*args, **kwargs)
+
+            return wrapper
+
+        return decorate
+
+    def record_exception(self, exc: BaseException, attributes: Attributes = None) -> None:
+        """Record ``exc`` on this reporter's active span, or in a span of its own. Never raises."""
+        try:
+            span = self.current_span()
+            if span is not None and span.is_recording():
+                record_exception(span, exc, attributes)
+                return
+            with self.span(f"error {type(exc).__name__}", attributes) as own:
+                record_exception(own, exc)
+        except Exception:
+            log.debug("otel_discord: could not record an exception", exc_info=True)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def exporting(self) -> bool:
+        """Whether exporters were ever started (False means nothing has left the process)."""
+        return self._processor.started
+
+    def force_flush(self, timeout: float = 5.0) -> bool:
+        """Export what is queued; returns within ``timeout`` seconds, True if all went out."""
+        try:
+            return self._processor.force_flush(int(timeout * 1000))
+        except Exception:
+            return False
+
+    def shutdown(self, timeout: float = 5.0) -> bool:
+        """Flush and stop the exporters; returns within ``timeout`` seconds even when the backend
+        hangs or is down. After it, spans are dropped."""
+        if self._closed:
+            return True
+        deadline = time.monotonic() + timeout
+        flushed = self.force_flush(timeout * 0.8) if self._gate() else True
+        self._closed = True
+        stopped = self._processor.shutdown_bounded(max(0.0, deadline - time.monotonic()))
+        return flushed and stopped
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r} enabled={self.enabled}>"
+
+
+def record_exception(span: Span, exc: BaseException, attributes: Attributes = None) -> None:
+    """Record ``exc`` on ``span`` as an exception event and set status ERROR."""
+    try:
+        span.record_exception(exc, attributes=attributes, escaped=True)
+        span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+    except Exception:
+        pass
