@@ -142,32 +142,45 @@ class Reporter:
             self._refresh_lock.release()
 
     def _gate(self) -> bool:
+        """Category ``errors``: spans and error reports."""
         if self._closed or kill_switch() is not None:
             return False
         if self.config.enabled is not None:
             return self.config.enabled
         self._maybe_refresh()
-        return self._record.enabled
+        return self._record.errors
+
+    def allows(self, category: str) -> bool:
+        """Whether ``category`` (``errors`` or ``usage``) may be sent now."""
+        if category == "errors":
+            return self._gate()
+        if self._closed or kill_switch() is not None:
+            return False
+        self._maybe_refresh()
+        return self._record.allows(category)
 
     @property
     def enabled(self) -> bool:
-        """Consent given (or ``enabled = true`` in config) and no kill switch active."""
+        """Category ``errors`` on (consent, or ``enabled = true`` in config), no kill switch."""
         return self._gate()
 
-    def _decide(self, enabled: bool) -> None:
-        record = self.consent_store.load(self.name).decided(enabled)
+    def _decide(self, enabled: bool, categories: tuple[str, ...]) -> None:
+        record = self.consent_store.load(self.name).decided(enabled, categories)
         self.consent_store.save(record)
         self._record = record
         self._next_refresh = time.monotonic() + CONSENT_REFRESH_SECONDS
 
-    def enable(self) -> None:
-        """Record the owner's consent; effective at once. Config ``enabled = false`` and kill
-        switches still win."""
-        self._decide(True)
+    def enable(self, *categories: str) -> None:
+        """Record the owner's consent for ``categories`` (default: ``errors`` only); effective at
+        once. Config ``enabled = false`` and kill switches still win."""
+        self._decide(True, categories or ("errors",))
 
-    def disable(self) -> None:
-        """Withdraw consent; effective at once. Spans already queued are dropped, not sent."""
-        self._decide(False)
+    def disable(self, *categories: str) -> None:
+        """Withdraw consent for ``categories`` (default: all); effective at once. Spans already
+        queued are dropped, not sent."""
+        from otel_discord.consent import CATEGORIES
+
+        self._decide(False, categories or CATEGORIES)
 
     def reset_install_id(self) -> str:
         """Give this install a new random id (takes effect on the next bot start)."""

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 __all__ = [
+    "CATEGORIES",
     "ConsentRecord",
     "ConsentStore",
     "JsonConsentStore",
@@ -34,6 +35,9 @@ __all__ = [
 log = logging.getLogger("otel_discord.consent")
 
 _TRUE = ("1", "true", "yes", "on")
+
+#: Consent categories, independent of each other and both off by default.
+CATEGORIES = ("errors", "usage")
 
 
 def kill_switch(environ: Mapping[str, str] | None = None) -> str | None:
@@ -59,7 +63,10 @@ class ConsentRecord:
     """One reporter's consent: whether it is enabled, its install id and whom it told."""
 
     reporter: str
-    enabled: bool = False
+    #: Category ``errors``: error reports, loop and performance spans, the start-up event.
+    errors: bool = False
+    #: Category ``usage``: product events recorded with ``Telemetry.record``.
+    usage: bool = False
     install_id: str = field(default_factory=new_install_id)
     decided_at: str | None = None
     notified: tuple[str, ...] = ()
@@ -69,7 +76,8 @@ class ConsentRecord:
     def to_json(self) -> dict[str, object]:
         return {
             "reporter": self.reporter,
-            "enabled": self.enabled,
+            "errors": self.errors,
+            "usage": self.usage,
             "install_id": self.install_id,
             "decided_at": self.decided_at,
             "notified": list(self.notified),
@@ -81,13 +89,14 @@ class ConsentRecord:
         """Parse a stored record; raise ``ValueError`` on any deviation from the schema."""
         if not isinstance(data, dict):
             raise ValueError("record is not a JSON object")
-        enabled = data.get("enabled", False)
+        errors = data.get("errors", False)
+        usage = data.get("usage", False)
         install_id = data.get("install_id")
         decided_at = data.get("decided_at")
         notified = data.get("notified", [])
         secret = data.get("secret")
-        if not isinstance(enabled, bool):
-            raise ValueError("'enabled' is not a boolean")
+        if not isinstance(errors, bool) or not isinstance(usage, bool):
+            raise ValueError("'errors' and 'usage' must be booleans")
         if not isinstance(install_id, str):
             raise ValueError("'install_id' is missing")
         uuid.UUID(install_id)
@@ -99,10 +108,25 @@ class ConsentRecord:
             secret = secrets.token_hex(32)
         if not isinstance(secret, str) or len(secret) < 32:
             raise ValueError("'secret' is not a string of 32+ characters")
-        return cls(reporter, enabled, install_id, decided_at, tuple(notified), secret)
+        return cls(reporter, errors, usage, install_id, decided_at, tuple(notified), secret)
 
-    def decided(self, enabled: bool) -> ConsentRecord:
-        return replace(self, enabled=enabled, decided_at=_now())
+    @property
+    def enabled(self) -> bool:
+        """Whether category ``errors`` (the default one) is on."""
+        return self.errors
+
+    def allows(self, category: str) -> bool:
+        if category not in CATEGORIES:
+            raise ValueError(f"unknown consent category {category!r}; known: {CATEGORIES}")
+        return bool(getattr(self, category))
+
+    def decided(self, enabled: bool, categories: tuple[str, ...] = ("errors",)) -> ConsentRecord:
+        """A copy with ``categories`` switched to ``enabled``, stamped with the time."""
+        for category in categories:
+            if category not in CATEGORIES:
+                raise ValueError(f"unknown consent category {category!r}; known: {CATEGORIES}")
+        changes: dict[str, object] = {c: enabled for c in categories}
+        return replace(self, decided_at=_now(), **changes)  # type: ignore[arg-type]
 
 
 @runtime_checkable
