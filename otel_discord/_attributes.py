@@ -31,3 +31,19 @@ SCRUBBED = "otel_discord.scrubbed"  # "rule:count" strings
 INSTALL_ID = "otel_discord.install_id"
 ERROR_CODE = "otel_discord.error.code"  # short code the owner can use with `telemetry send`
 SUPPRESSED = "otel_discord.error.suppressed"  # identical errors not reported in the window
+
+# otel_discord.event.*: product events (log records; see docs/events.md)
+EVENT_FEATURE = "otel_discord.event.feature"  # short lowercase dotted identifier
+EVENT_ACTION = "otel_discord.event.action"  # short lowercase dotted identifier
+EVENT_CATEGORY = "otel_discord.event.category"  # consent category: usage | errors
+EVENT_METADATA_PREFIX = "otel_discord.event.metadata."  # + key: numbers and booleans only
+EVENT_PRIVATE_PREFIX = "otel_discord.event.private."  # + key: only the reporter's allowlisted keys
+
+# start-up ("otel_discord.started") and daily "otel_discord.still_running" events
+VERSION_REPORTER = "otel_discord.version.reporter"
+VERSION_OTEL_DISCORD = "otel_discord.version.otel_discord"
+VERSION_DISCORD_PY = "otel_discord.version.discord_py"
+VERSION_PYTHON = "otel_discord.version.python"
+VERSION_RED = "otel_discord.version.red"  # "none" outside Red
+STARTED_COGS = "otel_discord.cogs.loaded"  # the reporter's cogs loaded
+STARTED_UPTIME = "otel_discord.uptime_s"  # still_running only

@@ -10,10 +10,10 @@ import logging
 import threading
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
-from typing import Any, ParamSpec, TypeVar, cast, overload
+from typing import Any, ClassVar, ParamSpec, TypeVar, cast, overload
 
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -22,6 +22,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
 from opentelemetry.util.types import Attributes
 
+from otel_discord._durable import QueueStats
+from otel_discord._events import EventRecorder
 from otel_discord._pipeline import ConsentScrubProcessor
 from otel_discord._resource import build_resource
 from otel_discord._sampling import ConsentSampler, make_sampler
@@ -34,6 +36,8 @@ from otel_discord.consent import (
     kill_switch,
 )
 from otel_discord.exporters import build_exporter_factories
+from otel_discord.exporters._logs_otlp import durable_delivery
+from otel_discord.exporters._registry import build_log_exporter_factories
 from otel_discord.scrubbing import Scrubber, default_rules
 
 __all__ = ["Reporter", "record_exception"]
@@ -60,6 +64,11 @@ class Reporter:
             ...
     """
 
+    #: ``private_metadata`` keys that ``record()`` may export (declared in code, never config);
+    #: every other private key is dropped before the event is built. Extended per instance by
+    #: the ``private_metadata`` keyword.
+    private_metadata_allowlist: ClassVar[frozenset[str]] = frozenset()
+
     def __init__(
         self,
         name: str,
@@ -70,6 +79,7 @@ class Reporter:
         consent: ConsentStore | None = None,
         scrubber: Scrubber | None = None,
         token: str | None = None,
+        private_metadata: Iterable[str] = (),
     ) -> None:
         if not isinstance(name, str) or not name.strip():
             raise ValueError("a reporter needs a non-empty reporter name")
@@ -94,11 +104,13 @@ class Reporter:
         self.resource = build_resource(
             self.config.service_name or name, version, self._record.install_id
         )
+        # Error reports and events the OTLP backend did not take wait on disk (None: no otlp).
+        self._durable = durable_delivery(self.config, name, self._consent_allows)
         self._processor = ConsentScrubProcessor(
             self._gate,
             scrubber,
             self.resource,
-            build_exporter_factories(self.config, name),
+            build_exporter_factories(self.config, name, durable=self._durable),
             max_queue_size=self.config.max_queue_size,
             schedule_delay=self.config.schedule_delay,
             export_timeout=self.config.otlp_timeout,
@@ -114,13 +126,29 @@ class Reporter:
         self.tracer: trace.Tracer = self._provider.get_tracer("otel_discord", __version__)
         self._current: ContextVar[Span | None] = ContextVar(f"otel_discord_{name}", default=None)
         self._closed = False
+        self._events = EventRecorder(
+            reporter=name,
+            run_key=str(self.config.resolved_data_dir()),
+            version=version,
+            resource=self.resource,
+            gate=self.allows,
+            scrubber=scrubber,
+            factories=build_log_exporter_factories(self.config, name, durable=self._durable),
+            allowlist=(*self.private_metadata_allowlist, *private_metadata),
+            current_span=self.current_span,
+            max_queue_size=self.config.max_queue_size,
+            schedule_delay=self.config.schedule_delay,
+            export_timeout=self.config.otlp_timeout,
+        )
+        if self._durable is not None:
+            self._durable.resume()  # a queue left by an earlier run is sent now
         ref = weakref.ref(self)
         atexit.register(lambda: (t := ref()) is not None and t.shutdown(2.0))
 
     # -- consent -----------------------------------------------------------------------------
 
     @property
-    def record(self) -> ConsentRecord:
+    def consent_record(self) -> ConsentRecord:
         """The current consent record (re-read from the store at most every 2 s)."""
         self._maybe_refresh()
         return self._record
@@ -152,10 +180,17 @@ class Reporter:
 
     def allows(self, category: str) -> bool:
         """Whether ``category`` (``errors`` or ``usage``) may be sent now."""
-        if category == "errors":
-            return self._gate()
-        if self._closed or kill_switch() is not None:
+        if self._closed:
             return False
+        return self._consent_allows(category)
+
+    def _consent_allows(self, category: str) -> bool:
+        # The owner's decision alone (also after shutdown): the disk queue asks it before
+        # sending a batch queued in an earlier run.
+        if kill_switch() is not None or self.config.enabled is False:
+            return False
+        if category == "errors" and self.config.enabled is not None:
+            return self.config.enabled
         self._maybe_refresh()
         return self._record.allows(category)
 
@@ -291,17 +326,53 @@ class Reporter:
         except Exception:
             log.debug("otel_discord: could not record an exception", exc_info=True)
 
+    # -- events ------------------------------------------------------------------------------
+
+    def record(
+        self,
+        feature: str,
+        action: str,
+        *,
+        metadata: Mapping[str, int | float | bool] | None = None,
+        private_metadata: Mapping[str, object] | None = None,
+    ) -> None:
+        """Record a product event under ``usage`` consent (dropped without it).
+
+        ``feature`` and ``action`` are short lowercase dotted identifiers; ``metadata`` holds
+        numbers and booleans only; ``private_metadata`` keys are exported only when listed in
+        :attr:`private_metadata_allowlist`. A bad call raises ``EventError`` whatever the
+        consent; nothing else ever raises::
+
+            telemetry.record("backup", "restore", metadata={"files": 3, "dry_run": False})
+        """
+        self._events.record(feature, action, metadata=metadata, private_metadata=private_metadata)
+
+    def started(self, cogs: int | None = None) -> bool:
+        """Send the start-up event (versions and ``cogs`` loaded) once per bot run, under
+        ``errors`` consent, and a "still running" event once a day after it. Returns whether it
+        was sent now (a call without consent can be repeated once the owner opts in)."""
+        return self._events.started(cogs)
+
+    def queue_status(self) -> QueueStats | None:
+        """The disk queue of error reports and events waiting for the OTLP backend: entries,
+        bytes, and how many batches were dropped (oldest first, expired, consent withdrawn) or
+        set aside as corrupt. ``None`` without the ``otlp`` exporter or with the queue off."""
+        return self._durable.queue.stats() if self._durable is not None else None
+
     # -- lifecycle ---------------------------------------------------------------------------
 
     @property
     def exporting(self) -> bool:
         """Whether exporters were ever started (False means nothing has left the process)."""
-        return self._processor.started
+        return self._processor.started or self._events.exporting
 
     def force_flush(self, timeout: float = 5.0) -> bool:
         """Export what is queued; returns within ``timeout`` seconds, True if all went out."""
         try:
-            return self._processor.force_flush(int(timeout * 1000))
+            deadline = time.monotonic() + timeout
+            spans = self._processor.force_flush(int(timeout * 1000))
+            events = self._events.force_flush(max(0.0, deadline - time.monotonic()))
+            return spans and events
         except Exception:
             return False
 
@@ -311,10 +382,14 @@ class Reporter:
         if self._closed:
             return True
         deadline = time.monotonic() + timeout
-        flushed = self.force_flush(timeout * 0.8) if self._gate() else True
+        flushed = self.force_flush(timeout * 0.8) if self._gate() or self.allows("usage") else True
+        if self._durable is not None:
+            self._durable.stop(min(1.0, max(0.0, deadline - time.monotonic())))
         self._closed = True
+        remaining = max(0.0, deadline - time.monotonic())
+        events_stopped = self._events.shutdown(remaining / 2)
         stopped = self._processor.shutdown_bounded(max(0.0, deadline - time.monotonic()))
-        return flushed and stopped
+        return flushed and stopped and events_stopped
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} enabled={self.enabled}>"

@@ -329,6 +329,31 @@ FIELDS: tuple[ConfigField, ...] = (
         ("OTEL_DISCORD_FILE_MAX_BYTES",),
     ),
     ConfigField(
+        "queue_max_bytes",
+        _parse_int,
+        "a whole number of bytes (0 turns the disk queue off)",
+        10_000_000,
+        "Bound of the on-disk queue that keeps error reports and events while the OTLP backend "
+        "is down; past it the oldest batches are dropped and counted.",
+        ("OTEL_DISCORD_QUEUE_MAX_BYTES",),
+    ),
+    ConfigField(
+        "queue_max_age",
+        _parse_float,
+        "seconds, a number > 0",
+        7 * 86_400.0,
+        "Queued batches older than this are dropped (and counted) instead of sent.",
+        ("OTEL_DISCORD_QUEUE_MAX_AGE",),
+    ),
+    ConfigField(
+        "queue_retry_interval",
+        _parse_float,
+        "seconds, a number > 0",
+        30.0,
+        "How often a non-empty disk queue tries the backend again.",
+        ("OTEL_DISCORD_QUEUE_RETRY_INTERVAL",),
+    ),
+    ConfigField(
         "id_mode",
         _parse_id_mode,
         "last4 or hash",
@@ -344,6 +369,8 @@ _EXTRA_CHECKS: dict[str, Callable[[Any], bool]] = {
     "max_queue_size": lambda v: v >= 1,
     "file_max_bytes": lambda v: v >= 1024,
     "service_name": lambda v: v is None or bool(v),
+    "queue_max_age": lambda v: v > 0,
+    "queue_retry_interval": lambda v: v > 0,
 }
 
 
@@ -365,6 +392,9 @@ class TelemetryConfig:
     schedule_delay: float = 5.0
     file_max_bytes: int = 5_000_000
     id_mode: str = "last4"
+    queue_max_bytes: int = 10_000_000
+    queue_max_age: float = 7 * 86_400.0
+    queue_retry_interval: float = 30.0
     #: Where each value came from (key -> "keyword argument", "environment variable X", ...).
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 

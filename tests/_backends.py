@@ -77,6 +77,27 @@ def flatten_traces(request: trace_service_pb2.ExportTraceServiceRequest) -> list
     return out
 
 
+def flatten_logs(request: logs_service_pb2.ExportLogsServiceRequest) -> list[dict[str, Any]]:
+    """Every log record (event) of an OTLP request as a dict, with its resource attributes."""
+    out: list[dict[str, Any]] = []
+    for rl in request.resource_logs:
+        resource = attrs(rl.resource.attributes)
+        for sl in rl.scope_logs:
+            for record in sl.log_records:
+                out.append(
+                    {
+                        "event_name": record.event_name,
+                        "body": any_value(record.body),
+                        "attributes": attrs(record.attributes),
+                        "trace_id": record.trace_id.hex(),
+                        "severity": record.severity_text,
+                        "resource": resource,
+                        "scope": sl.scope.name,
+                    }
+                )
+    return out
+
+
 @dataclass
 class Received:
     """What a receiver got: raw bodies, parsed requests, headers, paths."""
@@ -115,6 +136,27 @@ class Received:
     def wait_for_names(self, *names: str, timeout: float = 10.0) -> list[dict[str, Any]]:
         return self.wait_for(lambda spans: set(names) <= {s["name"] for s in spans}, timeout)
 
+    def logs(self) -> list[dict[str, Any]]:
+        """Every log record (event) received so far."""
+        with self.lock:
+            requests = list(self.log_requests)
+        return [r for req in requests for r in flatten_logs(req)]
+
+    def wait_for_logs(
+        self, predicate: Callable[[list[dict[str, Any]]], bool], timeout: float = 10.0
+    ) -> list[dict[str, Any]]:
+        """Wait until ``predicate(log records)`` holds; return them (AssertionError on timeout)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            records = self.logs()
+            if predicate(records):
+                return records
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"timed out; received {[r['event_name'] for r in records]}")
+            with self.arrived:
+                self.arrived.wait(min(remaining, 0.1))
+
     def add(self, request: Any, raw: bytes, headers: dict[str, str], path: str) -> None:
         with self.arrived:
             if isinstance(request, trace_service_pb2.ExportTraceServiceRequest):
@@ -130,8 +172,8 @@ class Received:
 class GrpcReceiver:
     """An in-process OTLP/gRPC receiver (traces and logs)."""
 
-    def __init__(self) -> None:
-        self.port = free_port()
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.received = Received()
         received = self.received

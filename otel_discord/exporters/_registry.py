@@ -5,12 +5,18 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from otel_discord._version import __version__
 from otel_discord.config import TelemetryConfig
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk._logs.export import LogRecordExporter
+
+    from otel_discord._durable import DurableDelivery
 
 ExporterFactory = Callable[[], SpanExporter]
 
@@ -66,9 +72,10 @@ def _file_path(config: TelemetryConfig, reporter: str) -> Path:
 
 
 def build_exporter_factories(
-    config: TelemetryConfig, reporter: str
+    config: TelemetryConfig, reporter: str, *, durable: DurableDelivery | None = None
 ) -> list[tuple[str, ExporterFactory]]:
-    """One ``(name, factory)`` per configured exporter, in configured order."""
+    """One ``(name, factory)`` per configured exporter, in configured order. With ``durable``
+    the OTLP exporter keeps error-bearing spans of failed batches in its disk queue."""
     factories: list[tuple[str, ExporterFactory]] = []
     for name in config.exporters:
         if name == "console":
@@ -89,20 +96,65 @@ def build_exporter_factories(
                 )
             )
         elif name == "otlp":
-            factories.append(
-                (
-                    name,
-                    functools.partial(
-                        make_otlp_exporter,
-                        otlp_traces_url(config),
-                        config.otlp_protocol,
-                        dict(config.otlp_headers),
-                        config.otlp_timeout,
-                    ),
-                )
+            otlp: ExporterFactory = functools.partial(
+                make_otlp_exporter,
+                otlp_traces_url(config),
+                config.otlp_protocol,
+                dict(config.otlp_headers),
+                config.otlp_timeout,
             )
+            if durable is not None:
+                otlp = functools.partial(_durable_spans, durable, otlp)
+            factories.append((name, otlp))
         elif name == "sentry":
             from otel_discord.exporters._sentry import sentry_exporter_factory
 
             factories.append((name, sentry_exporter_factory(config, reporter)))
+    return factories
+
+
+def _durable_spans(durable: DurableDelivery, factory: ExporterFactory) -> SpanExporter:
+    return durable.wrap_spans(factory())
+
+
+def build_log_exporter_factories(
+    config: TelemetryConfig, reporter: str, *, durable: DurableDelivery | None = None
+) -> list[tuple[str, Callable[[], LogRecordExporter]]]:
+    """Event (log record) exporters next to the span ones: ``console`` lines, ``file`` OTLP/JSON
+    lines in ``<data_dir>/events/``, ``otlp`` logs (durable), and ``sentry`` when its module
+    provides ``sentry_log_exporter_factory(config, reporter)``."""
+    from otel_discord.consent import _safe_name
+    from otel_discord.exporters import _logs, _logs_otlp
+
+    factories: list[tuple[str, Callable[[], LogRecordExporter]]] = []
+    for name in config.exporters:
+        if name == "console":
+            factories.append((name, _logs.ConsoleEventExporter))
+        elif name == "file":
+            path = config.resolved_data_dir() / "events" / f"{_safe_name(reporter)}.jsonl"
+            factories.append(
+                (
+                    name,
+                    functools.partial(
+                        _logs.OtlpJsonLogFileExporter, path, max_bytes=config.file_max_bytes
+                    ),
+                )
+            )
+        elif name == "otlp":
+            url = _logs_otlp.otlp_logs_url(config)
+            args = (url, config.otlp_protocol, dict(config.otlp_headers), config.otlp_timeout)
+
+            def otlp_logs(
+                args: tuple[str, str, dict[str, str], float] = args,
+            ) -> LogRecordExporter:
+                exporter = _logs_otlp.make_otlp_log_exporter(*args)
+                return durable.wrap_logs(exporter) if durable is not None else exporter
+
+            factories.append((name, otlp_logs))
+        elif name == "sentry":
+            from otel_discord.exporters import _sentry
+
+            make = getattr(_sentry, "sentry_log_exporter_factory", None)
+            if make is not None:
+                factories.append((name, make(config, reporter)))
     return factories

@@ -1,0 +1,467 @@
+"""Durable delivery: error reports and events that the OTLP backend did not take wait in a
+bounded on-disk queue in the data dir, and are sent again when the backend is back (also after a
+restart). Ordinary spans are not queued: under an outage or pressure they may be dropped.
+
+One queue per reporter, ``<data_dir>/queue/<reporter>/``, one file per failed batch holding the
+encoded OTLP request (``ExportTraceServiceRequest`` or ``ExportLogsServiceRequest``) behind a
+small header with a checksum. Bounds: total bytes and age; the oldest files go first and every
+drop is counted. A file that fails its checksum is moved to ``corrupt/`` and never read again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import struct
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk._logs import ReadableLogRecord
+from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.trace import StatusCode
+
+from otel_discord._attributes import EVENT_CATEGORY
+
+__all__ = [
+    "DurableDelivery",
+    "DurableLogExporter",
+    "DurableQueue",
+    "DurableSpanExporter",
+    "QueueStats",
+    "is_error_bearing",
+]
+
+log = logging.getLogger("otel_discord.durable")
+
+_MAGIC = b"ODQ1"
+_HEADER = struct.Struct(">4sIQ")  # magic, crc32 of payload, payload length
+_SUFFIX = ".otq"
+KINDS = ("traces", "logs")
+
+#: Sends one encoded OTLP request of a kind; True when the backend accepted it.
+Sender = Callable[[bytes], bool]
+CategoryGate = Callable[[str], bool]
+
+
+def is_error_bearing(span: ReadableSpan) -> bool:
+    """A span that reports an error: status ERROR or an ``exception`` event."""
+    if span.status.status_code is StatusCode.ERROR:
+        return True
+    return any(event.name == "exception" for event in span.events)
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    path: Path
+    created_ns: int
+    kind: str
+    category: str
+    size: int
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    """What the queue holds and what it lost since it was created (kept across restarts)."""
+
+    entries: int
+    bytes: int
+    dropped_oldest: int
+    dropped_expired: int
+    dropped_consent: int
+    set_aside: int
+    delivered: int
+
+
+class DurableQueue:
+    """Bounded on-disk FIFO of encoded OTLP requests. Never raises from its public methods
+    except :meth:`put` callers' encoding errors; disk errors are logged and counted."""
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        max_bytes: int = 10_000_000,
+        max_age: float = 7 * 86_400.0,
+    ) -> None:
+        self.directory = Path(directory)
+        self.max_bytes = max_bytes
+        self.max_age = max_age
+        self._lock = threading.RLock()
+        self._seq = 0
+        self._counts = {
+            "dropped_oldest": 0,
+            "dropped_expired": 0,
+            "dropped_consent": 0,
+            "set_aside": 0,
+            "delivered": 0,
+        }
+        self._counts_loaded = False
+
+    # -- bookkeeping -------------------------------------------------------------------------
+
+    @property
+    def _state_path(self) -> Path:
+        return self.directory / "state.json"
+
+    def _load_counts(self) -> None:
+        if self._counts_loaded:
+            return
+        self._counts_loaded = True
+        try:
+            data = json.loads(self._state_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError):
+            log.warning("otel_discord: queue state %s unreadable; counts restart", self._state_path)
+            return
+        if isinstance(data, dict):
+            for key in self._counts:
+                value = data.get(key)
+                if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+                    self._counts[key] = value
+
+    def _count(self, key: str, n: int = 1) -> None:
+        self._load_counts()
+        self._counts[key] += n
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            tmp = self._state_path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(self._counts), encoding="utf-8")
+            os.replace(tmp, self._state_path)
+        except OSError:
+            pass
+
+    def stats(self) -> QueueStats:
+        with self._lock:
+            self._load_counts()
+            entries = self.entries()
+            return QueueStats(
+                entries=len(entries),
+                bytes=sum(e.size for e in entries),
+                **self._counts,
+            )
+
+    # -- files -------------------------------------------------------------------------------
+
+    def entries(self) -> list[QueueEntry]:
+        """Queued entries, oldest first."""
+        out: list[QueueEntry] = []
+        try:
+            names = os.listdir(self.directory)
+        except OSError:
+            return out
+        for name in names:
+            if not name.endswith(_SUFFIX):
+                continue
+            parts = name[: -len(_SUFFIX)].split(".")
+            try:
+                stamp, kind, category = parts
+                created = int(stamp.split("-", 1)[0])
+                size = (self.directory / name).stat().st_size
+            except (ValueError, OSError):
+                continue
+            out.append(QueueEntry(self.directory / name, created, kind, category, size))
+        out.sort(key=lambda e: e.path.name)
+        return out
+
+    def put(self, kind: str, category: str, payload: bytes) -> bool:
+        """Queue one encoded request; enforce the bounds (oldest out first). True if stored."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown kind {kind!r}")
+        record = _HEADER.pack(_MAGIC, zlib.crc32(payload), len(payload)) + payload
+        if len(record) > self.max_bytes:
+            self._count("dropped_oldest")
+            log.warning("otel_discord: a batch of %d bytes exceeds the queue bound", len(record))
+            return False
+        with self._lock:
+            self._seq += 1
+            stamp = f"{time.time_ns():020d}-{os.getpid():07d}-{self._seq:06d}"
+            name = f"{stamp}.{kind}.{category}{_SUFFIX}"
+            try:
+                self.directory.mkdir(parents=True, exist_ok=True)
+                tmp = self.directory / f".{name}.tmp"
+                with open(tmp, "wb") as fh:
+                    fh.write(record)
+                os.replace(tmp, self.directory / name)
+            except OSError as exc:
+                log.warning("otel_discord: cannot write to the delivery queue (%s)", exc)
+                return False
+            self._enforce_bounds()
+        return True
+
+    def _enforce_bounds(self) -> None:
+        entries = self.entries()
+        cutoff = time.time_ns() - int(self.max_age * 1e9)
+        total = sum(e.size for e in entries)
+        expired = dropped = 0
+        for entry in entries:
+            too_old = entry.created_ns < cutoff
+            if not too_old and total <= self.max_bytes:
+                break
+            if self._unlink(entry.path):
+                total -= entry.size
+                if too_old:
+                    expired += 1
+                else:
+                    dropped += 1
+        if expired:
+            self._count("dropped_expired", expired)
+            log.warning("otel_discord: dropped %d queued batches older than the age bound", expired)
+        if dropped:
+            self._count("dropped_oldest", dropped)
+            log.warning(
+                "otel_discord: delivery queue full; dropped the %d oldest batches "
+                "(%d dropped so far)",
+                dropped,
+                self._counts["dropped_oldest"],
+            )
+
+    @staticmethod
+    def _unlink(path: Path) -> bool:
+        try:
+            path.unlink()
+            return True
+        except FileNotFoundError:
+            return False
+        except OSError:
+            return False
+
+    def read(self, entry: QueueEntry) -> bytes | None:
+        """The entry's payload, or None (missing, or corrupt and now set aside)."""
+        try:
+            data = entry.path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            log.warning("otel_discord: cannot read queued batch %s (%s)", entry.path.name, exc)
+            return None
+        if len(data) >= _HEADER.size:
+            magic, crc, length = _HEADER.unpack_from(data)
+            payload = data[_HEADER.size :]
+            if magic == _MAGIC and length == len(payload) and zlib.crc32(payload) == crc:
+                return payload
+        self.set_aside(entry)
+        return None
+
+    def set_aside(self, entry: QueueEntry) -> None:
+        corrupt = self.directory / "corrupt"
+        try:
+            corrupt.mkdir(parents=True, exist_ok=True)
+            os.replace(entry.path, corrupt / entry.path.name)
+        except OSError:
+            self._unlink(entry.path)
+        self._count("set_aside")
+        log.warning(
+            "otel_discord: queued batch %s is corrupt; moved to %s", entry.path.name, corrupt
+        )
+
+    def remove(self, entry: QueueEntry, reason: str = "delivered") -> None:
+        if self._unlink(entry.path):
+            self._count(reason)
+
+    @contextlib.contextmanager
+    def draining(self) -> Iterator[bool]:
+        """Hold the queue's drain lock (across processes where ``fcntl`` exists); yields whether
+        it was acquired. Two bots sharing a data dir never send the same batch twice."""
+        with self._lock:
+            fh: IO[bytes] | None = None
+            try:
+                self.directory.mkdir(parents=True, exist_ok=True)
+                fh = open(self.directory / "drain.lock", "ab")  # noqa: SIM115
+            except OSError:
+                yield True
+                return
+            try:
+                try:
+                    import fcntl
+
+                    fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except ImportError:  # Windows: the in-process lock is all we have
+                    pass
+                except OSError:
+                    yield False
+                    return
+                yield True
+            finally:
+                fh.close()
+
+
+class DurableDelivery:
+    """A reporter's queue plus the thread that drains it while it is not empty."""
+
+    def __init__(
+        self,
+        queue: DurableQueue,
+        senders: Mapping[str, Sender],
+        gate: CategoryGate,
+        *,
+        retry_interval: float = 30.0,
+    ) -> None:
+        self.queue = queue
+        self.senders = dict(senders)
+        self.gate = gate
+        self.retry_interval = retry_interval
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._thread_lock = threading.Lock()
+
+    def resume(self) -> None:
+        """Start draining if anything is queued (called when a reporter starts)."""
+        if self.queue.entries():
+            self._ensure_thread()
+
+    def wake(self) -> None:
+        """The backend answered: try the queue now rather than at the next retry."""
+        self._wake.set()
+        self._ensure_thread()
+
+    def _ensure_thread(self) -> None:
+        with self._thread_lock:
+            if self._stop.is_set():
+                return
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._thread = threading.Thread(
+                target=self._run, name="otel-discord-queue", daemon=True
+            )
+            self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                remaining = self.drain_once()
+            except Exception:
+                log.warning("otel_discord: draining the delivery queue failed", exc_info=True)
+                remaining = 1
+            if remaining == 0:
+                with self._thread_lock:
+                    # Leave only if nothing was queued meanwhile; put() wakes a new thread.
+                    if not self.queue.entries():
+                        self._thread = None
+                        return
+            self._wake.wait(self.retry_interval)
+            self._wake.clear()
+
+    def drain_once(self) -> int:
+        """Send queued batches oldest first until one fails; return how many remain."""
+        with self.queue.draining() as acquired:
+            if not acquired:
+                return len(self.queue.entries())
+            self.queue._enforce_bounds()
+            entries = self.queue.entries()
+            for i, entry in enumerate(entries):
+                if self._stop.is_set():
+                    return len(entries) - i
+                if not self.gate(entry.category):
+                    # Consent was withdrawn after the batch was queued: it must never leave.
+                    self.queue.remove(entry, "dropped_consent")
+                    continue
+                sender = self.senders.get(entry.kind)
+                payload = self.queue.read(entry)
+                if payload is None or sender is None:
+                    continue
+                try:
+                    ok = sender(payload)
+                except Exception:
+                    ok = False
+                if not ok:
+                    return len(entries) - i
+                self.queue.remove(entry, "delivered")
+            return 0
+
+    def stop(self, timeout: float = 1.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(max(0.0, timeout))
+
+    # -- exporter wrappers -------------------------------------------------------------------
+
+    def wrap_spans(self, inner: SpanExporter) -> DurableSpanExporter:
+        return DurableSpanExporter(inner, self)
+
+    def wrap_logs(self, inner: LogRecordExporter) -> DurableLogExporter:
+        return DurableLogExporter(inner, self)
+
+    def after_export(self, ok: bool) -> None:
+        if ok and self.queue.entries():
+            self.wake()
+        elif not ok:
+            self._ensure_thread()
+
+
+class DurableSpanExporter(SpanExporter):
+    """Exports through ``inner``; when that fails, the error-bearing spans of the batch go to
+    the disk queue. Ordinary spans of a failed batch are dropped."""
+
+    def __init__(self, inner: SpanExporter, delivery: DurableDelivery) -> None:
+        self.inner = inner
+        self.delivery = delivery
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        try:
+            result = self.inner.export(spans)
+        except Exception:
+            log.debug("otel_discord: OTLP span export raised", exc_info=True)
+            result = SpanExportResult.FAILURE
+        ok = result is SpanExportResult.SUCCESS
+        if not ok:
+            keep = [s for s in spans if is_error_bearing(s)]
+            if keep:
+                payload = encode_spans(keep).SerializeToString()
+                self.delivery.queue.put("traces", "errors", payload)
+        self.delivery.after_export(ok)
+        return result
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.inner.force_flush(timeout_millis)
+
+
+class DurableLogExporter(LogRecordExporter):
+    """Exports event records through ``inner``; a failed batch goes to the disk queue whole,
+    one entry per consent category."""
+
+    def __init__(self, inner: LogRecordExporter, delivery: DurableDelivery) -> None:
+        self.inner = inner
+        self.delivery = delivery
+
+    def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
+        try:
+            result = self.inner.export(batch)
+        except Exception:
+            log.debug("otel_discord: OTLP log export raised", exc_info=True)
+            result = LogRecordExportResult.FAILURE
+        ok = result is LogRecordExportResult.SUCCESS
+        if not ok:
+            by_category: dict[str, list[ReadableLogRecord]] = {}
+            for record in batch:
+                category = (record.log_record.attributes or {}).get(EVENT_CATEGORY)
+                key = category if category in ("errors", "usage") else "usage"
+                by_category.setdefault(str(key), []).append(record)
+            for category, records in by_category.items():
+                payload = encode_logs(records).SerializeToString()
+                self.delivery.queue.put("logs", category, payload)
+        self.delivery.after_export(ok)
+        return result
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()  # type: ignore[no-untyped-call]
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.inner.force_flush(timeout_millis)
