@@ -204,6 +204,39 @@ def _parse_id_mode(raw: object) -> str:
     return value
 
 
+_DSN = re.compile(r"(?P<key>[A-Za-z0-9]+)(?::[A-Za-z0-9]+)?@[^/@]+(?:/[^?#]*)?/(?P<project>\d+)/?")
+
+
+def _parse_dsn(raw: object) -> str | None:
+    """A Sentry DSN: ``https://<public key>@<host>[/<path>]/<project id>``."""
+    value = _parse_opt_str(raw)
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+        raise ValueError
+    if not _DSN.fullmatch(parts.netloc + parts.path):
+        raise ValueError
+    return value
+
+
+def _parse_names(raw: object) -> tuple[str, ...]:
+    items = raw.split(",") if isinstance(raw, str) else raw
+    if not isinstance(items, (list, tuple)):
+        raise ValueError
+    names: list[str] = []
+    for item in items:
+        if not isinstance(item, str):
+            raise ValueError
+        name = item.strip()
+        if not name:
+            continue
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", name):
+            raise ValueError
+        names.append(name)
+    return tuple(names)
+
+
 @dataclass(frozen=True)
 class ConfigField:
     """One configuration key: its parser, environment variable(s), default and meaning."""
@@ -305,6 +338,57 @@ FIELDS: tuple[ConfigField, ...] = (
         ("OTEL_TRACES_SAMPLER_ARG",),
     ),
     ConfigField(
+        "loop_sample_rate",
+        _parse_ratio,
+        "a ratio from 0 to 1",
+        1.0,
+        "Share of background-loop iterations exported as spans. An iteration that fails is "
+        "always exported.",
+        ("OTEL_DISCORD_LOOP_SAMPLE_RATE",),
+    ),
+    ConfigField(
+        "command_spans",
+        _parse_bool,
+        "true or false",
+        False,
+        "Emit a span (duration only, never arguments) for each invocation of an instrumented "
+        "cog's prefix or hybrid command. Off: no data about command usage.",
+        ("OTEL_DISCORD_COMMAND_SPANS",),
+    ),
+    ConfigField(
+        "command_sample_rate",
+        _parse_ratio,
+        "a ratio from 0 to 1",
+        1.0,
+        "Share of command spans exported when `command_spans` is on.",
+        ("OTEL_DISCORD_COMMAND_SAMPLE_RATE",),
+    ),
+    ConfigField(
+        "error_limit",
+        _parse_int,
+        "a whole number >= 1",
+        10,
+        "Identical errors (same type and place) reported per `error_window`; the next report "
+        "says how many were suppressed.",
+        ("OTEL_DISCORD_ERROR_LIMIT",),
+    ),
+    ConfigField(
+        "error_window",
+        _parse_float,
+        "seconds, a number > 0",
+        60.0,
+        "Window of `error_limit`.",
+        ("OTEL_DISCORD_ERROR_WINDOW",),
+    ),
+    ConfigField(
+        "breadcrumbs",
+        _parse_int,
+        "a whole number >= 0",
+        20,
+        "Log records of the reporter's own loggers attached to an error report.",
+        ("OTEL_DISCORD_BREADCRUMBS",),
+    ),
+    ConfigField(
         "max_queue_size",
         _parse_int,
         "a whole number >= 1",
@@ -362,15 +446,60 @@ FIELDS: tuple[ConfigField, ...] = (
         "keyed hash with a per-install secret that is never exported.",
         ("OTEL_DISCORD_ID_MODE",),
     ),
+    ConfigField(
+        "sentry_dsn",
+        _parse_dsn,
+        "a Sentry DSN, https://<key>@<host>/<project id>",
+        None,
+        "DSN of the `sentry` exporter. Read only from here or `OTEL_DISCORD_SENTRY_DSN`, never "
+        "from `SENTRY_DSN` (that one belongs to the host bot).",
+        ("OTEL_DISCORD_SENTRY_DSN",),
+    ),
+    ConfigField(
+        "sentry_environment",
+        _parse_opt_str,
+        "a non-empty string",
+        "production",
+        "Sentry `environment` of error reports and sessions.",
+        ("OTEL_DISCORD_SENTRY_ENVIRONMENT",),
+    ),
+    ConfigField(
+        "sentry_release",
+        _parse_opt_str,
+        "a non-empty string",
+        None,
+        "Sentry `release` (default `<reporter name>@<version>`).",
+        ("OTEL_DISCORD_SENTRY_RELEASE",),
+    ),
+    ConfigField(
+        "sentry_traces",
+        _parse_bool,
+        "true or false",
+        True,
+        "Also send spans to the DSN's OTLP traces endpoint (turn off for servers without one, "
+        "such as bugsink or GlitchTip).",
+        ("OTEL_DISCORD_SENTRY_TRACES",),
+    ),
+    ConfigField(
+        "sentry_in_app",
+        _parse_names,
+        "a list of Python package names, or a,b,c",
+        (),
+        "Packages whose frames are marked in-app in Sentry, besides the reporter's name.",
+        ("OTEL_DISCORD_SENTRY_IN_APP",),
+    ),
 )
 
 _BY_NAME = {f.name: f for f in FIELDS}
 _EXTRA_CHECKS: dict[str, Callable[[Any], bool]] = {
     "max_queue_size": lambda v: v >= 1,
+    "error_limit": lambda v: v >= 1,
+    "error_window": lambda v: v > 0,
     "file_max_bytes": lambda v: v >= 1024,
     "service_name": lambda v: v is None or bool(v),
     "queue_max_age": lambda v: v > 0,
     "queue_retry_interval": lambda v: v > 0,
+    "sentry_environment": lambda v: v is not None,
 }
 
 
@@ -388,6 +517,12 @@ class TelemetryConfig:
     otlp_timeout: float = 10.0
     sampler: str = "parentbased_always_on"
     sampler_arg: float = 1.0
+    loop_sample_rate: float = 1.0
+    command_spans: bool = False
+    command_sample_rate: float = 1.0
+    error_limit: int = 10
+    error_window: float = 60.0
+    breadcrumbs: int = 20
     max_queue_size: int = 2048
     schedule_delay: float = 5.0
     file_max_bytes: int = 5_000_000
@@ -395,6 +530,11 @@ class TelemetryConfig:
     queue_max_bytes: int = 10_000_000
     queue_max_age: float = 7 * 86_400.0
     queue_retry_interval: float = 30.0
+    sentry_dsn: str | None = None
+    sentry_environment: str = "production"
+    sentry_release: str | None = None
+    sentry_traces: bool = True
+    sentry_in_app: tuple[str, ...] = ()
     #: Where each value came from (key -> "keyword argument", "environment variable X", ...).
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
@@ -514,5 +654,13 @@ def load_config(
     ):
         del values["otlp_headers"]
         del sources["otlp_headers"]
+
+    if "sentry" in values.get("exporters", ()) and not values.get("sentry_dsn"):
+        raise TelemetryConfigError(
+            "sentry_dsn",
+            None,
+            "nowhere (exporters from " + sources["exporters"] + ")",
+            "a Sentry DSN when exporters include sentry: set sentry_dsn or OTEL_DISCORD_SENTRY_DSN",
+        )
 
     return TelemetryConfig(**values, sources=sources)
