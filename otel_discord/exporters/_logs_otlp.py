@@ -87,10 +87,13 @@ def _grpc_sender(url: str, kind: str, headers: dict[str, str], timeout: float) -
 
     def stub() -> tuple[Any, Callable[[bytes], Any]]:
         if "stub" not in state:
+            # Bounded reconnect backoff: after a long outage the queue is tried within seconds
+            # of the backend's return rather than gRPC's default of up to two minutes.
+            options = [("grpc.max_reconnect_backoff_ms", 5000)]
             channel = (
-                grpc.secure_channel(target, grpc.ssl_channel_credentials())
+                grpc.secure_channel(target, grpc.ssl_channel_credentials(), options=options)
                 if parts.scheme == "https"
-                else grpc.insecure_channel(target)
+                else grpc.insecure_channel(target, options=options)
             )
             if kind == "traces":
                 from opentelemetry.proto.collector.trace.v1 import (
