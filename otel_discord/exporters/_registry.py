@@ -15,8 +15,10 @@ from otel_discord.config import TelemetryConfig
 
 if TYPE_CHECKING:
     from opentelemetry.sdk._logs.export import LogRecordExporter
+    from opentelemetry.sdk.resources import Resource
 
     from otel_discord._durable import DurableDelivery
+    from otel_discord.scrubbing import Scrubber
 
 ExporterFactory = Callable[[], SpanExporter]
 
@@ -72,10 +74,18 @@ def _file_path(config: TelemetryConfig, reporter: str) -> Path:
 
 
 def build_exporter_factories(
-    config: TelemetryConfig, reporter: str, *, durable: DurableDelivery | None = None
+    config: TelemetryConfig,
+    reporter: str,
+    *,
+    durable: DurableDelivery | None = None,
+    scrubber: Scrubber | None = None,
+    gate: Callable[[], bool] | None = None,
+    resource: Resource | None = None,
 ) -> list[tuple[str, ExporterFactory]]:
     """One ``(name, factory)`` per configured exporter, in configured order. With ``durable``
-    the OTLP exporter keeps error-bearing spans of failed batches in its disk queue."""
+    the OTLP exporter keeps error-bearing spans of failed batches in its disk queue. The Sentry
+    exporter takes the reporter's ``scrubber`` (run over whole events), its consent ``gate``
+    and ``resource`` (install id, version)."""
     factories: list[tuple[str, ExporterFactory]] = []
     for name in config.exporters:
         if name == "console":
@@ -109,7 +119,14 @@ def build_exporter_factories(
         elif name == "sentry":
             from otel_discord.exporters._sentry import sentry_exporter_factory
 
-            factories.append((name, sentry_exporter_factory(config, reporter)))
+            factories.append(
+                (
+                    name,
+                    sentry_exporter_factory(
+                        config, reporter, scrubber=scrubber, gate=gate, resource=resource
+                    ),
+                )
+            )
     return factories
 
 
