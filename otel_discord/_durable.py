@@ -132,15 +132,16 @@ class DurableQueue:
                     self._counts[key] = value
 
     def _count(self, key: str, n: int = 1) -> None:
-        self._load_counts()
-        self._counts[key] += n
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            tmp = self._state_path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(self._counts), encoding="utf-8")
-            os.replace(tmp, self._state_path)
-        except OSError:
-            pass
+        with self._lock:
+            self._load_counts()
+            self._counts[key] += n
+            try:
+                self.directory.mkdir(parents=True, exist_ok=True)
+                tmp = self._state_path.with_suffix(f".{os.getpid()}.tmp")
+                tmp.write_text(json.dumps(self._counts), encoding="utf-8")
+                os.replace(tmp, self._state_path)
+            except OSError:
+                pass
 
     def stats(self) -> QueueStats:
         with self._lock:

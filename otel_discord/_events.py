@@ -8,6 +8,7 @@ exporter, built lazily like the span exporters.
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import re
@@ -31,6 +32,7 @@ from opentelemetry.sdk._logs.export import (
     BatchLogRecordProcessor,
     LogRecordExporter,
     LogRecordExportResult,
+    SimpleLogRecordProcessor,
 )
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.trace import INVALID_SPAN, Span
@@ -183,9 +185,9 @@ def _version_of(dist: str) -> str:
         return "none"
 
 
-def scrub_log_record(record: ReadWriteLogRecord, scrubber: Scrubber) -> None:
-    """Scrub body, event name and attributes of ``record`` in place (the record is ours)."""
-    inner = record.log_record
+def scrub_log_record(record: ReadableLogRecord, scrubber: Scrubber) -> ReadableLogRecord:
+    """A copy of ``record`` with body, event name and attributes scrubbed."""
+    inner = copy.copy(record.log_record)
     counts: Counter[str] = Counter()
     attributes = scrubber.scrub_attributes(inner.attributes, counts)
     if isinstance(inner.body, str):
@@ -195,17 +197,43 @@ def scrub_log_record(record: ReadWriteLogRecord, scrubber: Scrubber) -> None:
     if counts:
         attributes[SCRUBBED] = tuple(f"{k}:{v}" for k, v in sorted(counts.items()))
     inner.attributes = attributes
+    return ReadableLogRecord(
+        log_record=inner,
+        resource=record.resource,
+        instrumentation_scope=record.instrumentation_scope,
+        limits=record.limits,
+    )
 
 
 class GatedLogExporter(LogRecordExporter):
-    """Re-checks each record's consent category at export time (a disable drops queued events)."""
+    """Re-checks each record's consent category at export time (a disable drops queued events)
+    and scrubs what passes. Both run in the export thread, never on the bot's event loop; a
+    record that cannot be scrubbed is dropped (fail closed)."""
 
-    def __init__(self, inner: LogRecordExporter, gate: CategoryGate) -> None:
+    def __init__(
+        self,
+        inner: LogRecordExporter,
+        gate: CategoryGate,
+        scrubber: Scrubber,
+        warnings: RateLimitedLog | None = None,
+    ) -> None:
         self.inner = inner
         self.gate = gate
+        self.scrubber = scrubber
+        self.warnings = warnings or RateLimitedLog(log)
 
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
-        allowed = [r for r in batch if self.gate(_category(r))]
+        allowed: list[ReadableLogRecord] = []
+        for record in batch:
+            try:
+                if self.gate(_category(record)):
+                    allowed.append(scrub_log_record(record, self.scrubber))
+            except Exception as exc:
+                self.warnings.warning(
+                    "scrub",
+                    "otel_discord: dropped an event that could not be scrubbed (%s)",
+                    type(exc).__name__,
+                )
         if not allowed:
             return LogRecordExportResult.SUCCESS
         try:
@@ -227,7 +255,8 @@ def _category(record: ReadableLogRecord | ReadWriteLogRecord) -> str:
 
 
 class ConsentScrubLogProcessor(LogRecordProcessor):
-    """Drops records without consent for their category, scrubs the rest, exports them."""
+    """Drops records without consent for their category and queues the rest for one batch
+    processor per exporter; each exporter scrubs in its own thread (:class:`GatedLogExporter`)."""
 
     def __init__(
         self,
@@ -250,11 +279,12 @@ class ConsentScrubLogProcessor(LogRecordProcessor):
         self.schedule_delay = schedule_delay
         self.export_timeout = export_timeout
         self.warnings = RateLimitedLog(log)
-        self.dropped_unscrubbable = 0
 
-    def add_processor(self, processor: LogRecordProcessor) -> None:
-        """Add a processor that receives scrubbed records (used by tests and ``testing``)."""
-        self._extra.append(processor)
+    def add_exporter(self, exporter: LogRecordExporter) -> None:
+        """Export synchronously to ``exporter`` too, after the gate and the scrubber (for
+        capturing events in tests)."""
+        gated = GatedLogExporter(exporter, self.gate, self.scrubber, self.warnings)
+        self._extra.append(SimpleLogRecordProcessor(gated))
 
     def _build(self) -> list[LogRecordProcessor]:
         with self._lock:
@@ -263,7 +293,7 @@ class ConsentScrubLogProcessor(LogRecordProcessor):
             built: list[LogRecordProcessor] = []
             for name, factory in self._factories:
                 try:
-                    exporter = GatedLogExporter(factory(), self.gate)
+                    exporter = GatedLogExporter(factory(), self.gate, self.scrubber, self.warnings)
                 except Exception as exc:
                     log.warning("otel_discord: cannot start the %s event exporter: %s", name, exc)
                     continue
@@ -289,14 +319,7 @@ class ConsentScrubLogProcessor(LogRecordProcessor):
         try:
             if not self.gate(_category(log_record)):
                 return
-            scrub_log_record(log_record, self.scrubber)
-        except Exception as exc:
-            self.dropped_unscrubbable += 1
-            self.warnings.warning(
-                "scrub",
-                "otel_discord: dropped an event that could not be scrubbed (%s)",
-                type(exc).__name__,
-            )
+        except Exception:
             return
         processors = self._processors if self._processors is not None else self._build()
         for processor in (*processors, *self._extra):
