@@ -22,6 +22,7 @@ __all__ = [
     "ConfigField",
     "TelemetryConfig",
     "TelemetryConfigError",
+    "fields_markdown",
     "load_config",
 ]
 
@@ -490,6 +491,30 @@ FIELDS: tuple[ConfigField, ...] = (
     ),
 )
 
+
+def _shown_default(value: Any) -> str:
+    if value is None:
+        return "unset"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return ", ".join(f"`{v}`" for v in value) if value else "empty"
+    return f"`{value}`"
+
+
+def fields_markdown() -> str:
+    """The Markdown table of every key (``docs/configuration.md`` embeds it; a test checks)."""
+    rows = [
+        "| Key | Environment variable(s) | Default | Allowed | Meaning |",
+        "|---|---|---|---|---|",
+    ]
+    for spec in FIELDS:
+        env = "<br>".join(f"`{v}`" for v in spec.env) or "-"
+        cells = (f"`{spec.name}`", env, _shown_default(spec.default), spec.allowed, spec.doc)
+        rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(rows) + "\n"
+
+
 _BY_NAME = {f.name: f for f in FIELDS}
 _EXTRA_CHECKS: dict[str, Callable[[Any], bool]] = {
     "max_queue_size": lambda v: v >= 1,
@@ -548,7 +573,8 @@ class TelemetryConfig:
 
 
 def _line_of(text: str, key: str) -> int | None:
-    pattern = re.compile(rf"^\s*[\"']?{re.escape(key)}[\"']?\s*=", re.MULTILINE)
+    # [ \t]*, not \s*: \s would run across blank lines and report the line before them.
+    pattern = re.compile(rf"^[ \t]*[\"']?{re.escape(key)}[\"']?[ \t]*=", re.MULTILINE)
     match = pattern.search(text)
     return text.count("\n", 0, match.start()) + 1 if match else None
 
@@ -567,9 +593,10 @@ def _read_toml(path: Path) -> tuple[dict[str, Any], str]:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise TelemetryConfigError(
-            "config_file", str(path), f"file {path}", f"valid TOML ({exc})"
-        ) from None
+        # Python 3.11: TOMLDecodeError has no lineno; its message ends "(at line N, ...)".
+        found = re.search(r"at line (\d+)", str(exc))
+        where = f"file {path}" + (f", line {found.group(1)}" if found else "")
+        raise TelemetryConfigError("config_file", str(path), where, f"valid TOML ({exc})") from None
     # Allow the settings either at the top level or under [otel_discord].
     table = data.get("otel_discord", data)
     if not isinstance(table, dict):
