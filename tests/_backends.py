@@ -205,11 +205,15 @@ class GrpcReceiver:
 
 class HttpReceiver:
     """An in-process OTLP/HTTP (protobuf, gzip or not) receiver that records every request and
-    counts TCP connections. ``status`` and ``extra_headers`` let a test make it answer 429/5xx."""
+    counts TCP connections. ``status`` and ``extra_headers`` let a test make it answer 429/5xx.
+    ``posts`` lists the path of every POST whatever the answer; Sentry envelopes (``/envelope/``)
+    are kept as bytes in ``envelopes`` instead of being parsed as OTLP."""
 
     def __init__(self) -> None:
         self.received = Received()
         self.connections = 0
+        self.posts: list[str] = []
+        self.envelopes: list[bytes] = []
         self.status = 200
         self.extra_headers: dict[str, str] = {}
         self.delay = 0.0
@@ -234,7 +238,11 @@ class HttpReceiver:
                 if outer.delay:
                     time.sleep(outer.delay)
                 headers = {k.lower(): v for k, v in self.headers.items()}
-                if outer.status == 200:
+                outer.posts.append(self.path)
+                if "/envelope/" in self.path:
+                    if outer.status == 200:
+                        outer.envelopes.append(body)
+                elif outer.status == 200:
                     if self.path.endswith("/logs") or "/logs" in self.path:
                         req: Any = logs_service_pb2.ExportLogsServiceRequest()
                     else:

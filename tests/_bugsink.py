@@ -237,6 +237,34 @@ def bugsink(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bugsink]:
         server.stop()
 
 
+def envelope_items(raw: bytes) -> list[tuple[dict[str, Any], Any]]:
+    """``(item header, payload)`` pairs of one Sentry envelope (JSON payloads decoded)."""
+    items: list[tuple[dict[str, Any], Any]] = []
+    pos = raw.find(b"\n") + 1  # skip the envelope header
+    while 0 < pos < len(raw):
+        end = raw.find(b"\n", pos)
+        end = len(raw) if end < 0 else end
+        line = raw[pos:end]
+        pos = end + 1
+        if not line.strip():
+            continue
+        header = json.loads(line)
+        length = header.get("length")
+        if length is None:
+            end = raw.find(b"\n", pos)
+            end = len(raw) if end < 0 else end
+        else:
+            end = pos + int(length)
+        body = raw[pos:end]
+        pos = end + 1
+        try:
+            payload: Any = json.loads(body)
+        except ValueError:
+            payload = body
+        items.append((header, payload))
+    return items
+
+
 if __name__ == "__main__":  # manual check: python -m tests._bugsink
     import tempfile
 

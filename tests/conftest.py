@@ -11,7 +11,7 @@ import pytest
 if TYPE_CHECKING:
     from tests._backends import CollectorChain, GrpcReceiver, HttpReceiver
 
-pytest_plugins = ["otel_discord.testing"]
+pytest_plugins = ["otel_discord.testing", "tests._bugsink"]
 
 
 @pytest.fixture(autouse=True)

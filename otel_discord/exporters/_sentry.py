@@ -9,6 +9,7 @@ to this client with this scope (``client.capture_event(event, scope=...)``), nev
 
 from __future__ import annotations
 
+import inspect
 import logging
 import re
 import threading
@@ -95,6 +96,26 @@ def scrub_event(scrubber: Scrubber, event: Mapping[str, Any]) -> dict[str, Any]:
     return cleaned
 
 
+def _no_personal_data() -> dict[str, Any]:
+    """No user data, local variables or source context, in the form this sentry-sdk takes
+    (``data_collection`` replaced ``send_default_pii`` and friends in 2.x)."""
+    from sentry_sdk.consts import ClientConstructor
+
+    if "data_collection" in inspect.signature(ClientConstructor.__init__).parameters:
+        return {
+            "data_collection": {
+                "user_info": False,
+                "stack_frame_variables": False,
+                "frame_context_lines": 0,
+            }
+        }
+    return {
+        "send_default_pii": False,
+        "include_local_variables": False,
+        "include_source_context": False,
+    }
+
+
 class SentryExporter(SpanExporter):
     """Sends every exception event of the spans it gets as a Sentry error event, opens one
     release-health session per bot run, and forwards the spans to the DSN's OTLP endpoint."""
@@ -135,9 +156,6 @@ class SentryExporter(SpanExporter):
             default_integrations=False,
             auto_enabling_integrations=False,
             integrations=[],
-            send_default_pii=False,
-            include_local_variables=False,
-            include_source_context=False,
             attach_stacktrace=False,
             before_send=self._before_send,
             before_send_transaction=self._before_send,
@@ -149,6 +167,7 @@ class SentryExporter(SpanExporter):
             spotlight=False,
             debug=False,
             keep_alive=False,
+            **_no_personal_data(),
         )
         self.scope = sentry_sdk.Scope()
         self.scope.set_client(self.client)
