@@ -7,6 +7,7 @@ from __future__ import annotations
 EXCEPTION_TYPE = "exception.type"
 EXCEPTION_MESSAGE = "exception.message"
 EXCEPTION_STACKTRACE = "exception.stacktrace"
+EXCEPTION_ESCAPED = "exception.escaped"
 ERROR_TYPE = "error.type"
 CODE_FUNCTION = "code.function"
 
@@ -31,6 +32,9 @@ SCRUBBED = "otel_discord.scrubbed"  # "rule:count" strings
 INSTALL_ID = "otel_discord.install_id"
 ERROR_CODE = "otel_discord.error.code"  # short code the owner can use with `telemetry send`
 SUPPRESSED = "otel_discord.error.suppressed"  # identical errors not reported in the window
+BREADCRUMB_LEVEL = "otel_discord.breadcrumb.level"  # event "breadcrumb": a recent log record
+BREADCRUMB_LOGGER = "otel_discord.breadcrumb.logger"  # of the reporter's own loggers only
+BREADCRUMB_MESSAGE = "otel_discord.breadcrumb.message"  # formatted message, scrubbed
 
 # otel_discord.event.*: product events (log records; see docs/events.md)
 EVENT_FEATURE = "otel_discord.event.feature"  # short lowercase dotted identifier

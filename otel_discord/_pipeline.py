@@ -20,7 +20,7 @@ from opentelemetry.sdk.trace.export import (
     SpanExporter,
     SpanExportResult,
 )
-from opentelemetry.trace import Link, Status
+from opentelemetry.trace import Link, SpanContext, Status, TraceFlags
 
 from otel_discord._attributes import SCRUBBED
 from otel_discord.scrubbing import Scrubber
@@ -91,6 +91,50 @@ def scrub_span(span: ReadableSpan, scrubber: Scrubber, resource: Resource | None
         end_time=span.end_time,
         instrumentation_scope=span.instrumentation_scope,
     )
+
+
+def _as_sampled(span: ReadableSpan) -> ReadableSpan:
+    ctx = span.context
+    assert ctx is not None
+    sampled = SpanContext(
+        ctx.trace_id,
+        ctx.span_id,
+        ctx.is_remote,
+        TraceFlags(ctx.trace_flags | TraceFlags.SAMPLED),
+        ctx.trace_state,
+    )
+    return ReadableSpan(
+        name=span.name,
+        context=sampled,
+        parent=span.parent,
+        resource=span.resource,
+        attributes=span.attributes,
+        events=span.events,
+        links=span.links,
+        kind=span.kind,
+        status=span.status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )
+
+
+def export_once(
+    span: ReadableSpan, factories: Sequence[tuple[str, ExporterFactory]], timeout: float
+) -> bool:
+    """Export one already scrubbed span through fresh exporters, without the consent gate:
+    the owner chose to share it (``telemetry send``). Blocking; returns within ``timeout``."""
+    results: list[bool] = []
+
+    def run() -> None:
+        for _name, factory in factories:
+            exporter = factory()
+            try:
+                results.append(exporter.export([span]) is SpanExportResult.SUCCESS)
+            finally:
+                exporter.shutdown()
+
+    return _bounded(run, timeout, "send") and bool(results) and all(results)
 
 
 def scrub_resource(resource: Resource, scrubber: Scrubber) -> Resource:
@@ -201,6 +245,11 @@ class ConsentScrubProcessor(SpanProcessor):
             return built
 
     @property
+    def factories(self) -> list[tuple[str, ExporterFactory]]:
+        """The configured exporters, as ``(name, factory)`` pairs."""
+        return list(self._factories)
+
+    @property
     def started(self) -> bool:
         """Whether exporters were ever built (False: nothing could have left the process)."""
         return self._processors is not None
@@ -214,6 +263,12 @@ class ConsentScrubProcessor(SpanProcessor):
         try:
             if not self.gate():
                 return
+            if span.context is not None and not span.context.trace_flags.sampled:
+                # Recorded but not sampled (``ConsentSampler.kind_rates``): kept only when it
+                # carries an exception, because errors are always kept.
+                if not any(e.name == "exception" for e in span.events):
+                    return
+                span = _as_sampled(span)
             scrubbed = scrub_span(span, self.scrubber, self.resource)
         except Exception as exc:
             # Fail closed: a span we could not scrub is never exported.

@@ -125,7 +125,14 @@ class Reporter:
         self._provider = TracerProvider(
             resource=self.resource,
             sampler=ConsentSampler(
-                self._gate, make_sampler(self.config.sampler, self.config.sampler_arg)
+                self._gate,
+                make_sampler(self.config.sampler, self.config.sampler_arg),
+                kind_rates={
+                    "loop": self.config.loop_sample_rate,
+                    "prefix": self.config.command_sample_rate,
+                    "hybrid": self.config.command_sample_rate,
+                    "slash": self.config.command_sample_rate,
+                },
             ),
             shutdown_on_exit=False,
         )

@@ -390,6 +390,57 @@ FIELDS: tuple[ConfigField, ...] = (
         ("OTEL_DISCORD_BREADCRUMBS",),
     ),
     ConfigField(
+        "loop_sample_rate",
+        _parse_ratio,
+        "a ratio from 0 to 1",
+        1.0,
+        "Share of background-loop iterations exported as spans. An iteration that fails is "
+        "always exported.",
+        ("OTEL_DISCORD_LOOP_SAMPLE_RATE",),
+    ),
+    ConfigField(
+        "command_spans",
+        _parse_bool,
+        "true or false",
+        False,
+        "Emit a span (duration only, never arguments) for each invocation of an instrumented "
+        "cog's prefix or hybrid command. Off: no data about command usage.",
+        ("OTEL_DISCORD_COMMAND_SPANS",),
+    ),
+    ConfigField(
+        "command_sample_rate",
+        _parse_ratio,
+        "a ratio from 0 to 1",
+        1.0,
+        "Share of command spans exported when `command_spans` is on.",
+        ("OTEL_DISCORD_COMMAND_SAMPLE_RATE",),
+    ),
+    ConfigField(
+        "error_limit",
+        _parse_int,
+        "a whole number >= 1",
+        10,
+        "Identical errors (same type and place) reported per `error_window`; the next report "
+        "says how many were suppressed.",
+        ("OTEL_DISCORD_ERROR_LIMIT",),
+    ),
+    ConfigField(
+        "error_window",
+        _parse_float,
+        "seconds, a number > 0",
+        60.0,
+        "Window of `error_limit`.",
+        ("OTEL_DISCORD_ERROR_WINDOW",),
+    ),
+    ConfigField(
+        "breadcrumbs",
+        _parse_int,
+        "a whole number >= 0",
+        20,
+        "Log records of the reporter's own loggers attached to an error report.",
+        ("OTEL_DISCORD_BREADCRUMBS",),
+    ),
+    ConfigField(
         "max_queue_size",
         _parse_int,
         "a whole number >= 1",
@@ -520,6 +571,8 @@ _EXTRA_CHECKS: dict[str, Callable[[Any], bool]] = {
     "max_queue_size": lambda v: v >= 1,
     "error_limit": lambda v: v >= 1,
     "error_window": lambda v: v > 0,
+    "error_limit": lambda v: v >= 1,
+    "error_window": lambda v: v > 0,
     "file_max_bytes": lambda v: v >= 1024,
     "service_name": lambda v: v is None or bool(v),
     "queue_max_age": lambda v: v > 0,
@@ -542,6 +595,12 @@ class TelemetryConfig:
     otlp_timeout: float = 10.0
     sampler: str = "parentbased_always_on"
     sampler_arg: float = 1.0
+    loop_sample_rate: float = 1.0
+    command_spans: bool = False
+    command_sample_rate: float = 1.0
+    error_limit: int = 10
+    error_window: float = 60.0
+    breadcrumbs: int = 20
     loop_sample_rate: float = 1.0
     command_spans: bool = False
     command_sample_rate: float = 1.0

@@ -3,9 +3,30 @@
 
 from __future__ import annotations
 
+import datetime
+from collections.abc import Callable, Coroutine, Iterable, Sequence
+from typing import Any, TypeVar
+
+from discord.ext import commands, tasks
+from discord.utils import MISSING
+
 from otel_discord._reporter import Reporter
+from otel_discord.hooks import (
+    DEFAULT_ENABLE_COMMAND,
+    DiscordHooks,
+    ErrorReports,
+    InstrumentedLoop,
+    OwnerControls,
+    OwnerNotifier,
+    make_owner_cog,
+)
+from otel_discord.hooks import instrument_loop as _instrument_loop
+from otel_discord.hooks import loop as _loop
 
 __all__ = ["Telemetry"]
+
+LF = TypeVar("LF", bound=Callable[..., Coroutine[Any, Any, Any]])
+CogT = TypeVar("CogT", bound=commands.Cog)
 
 
 class Telemetry(Reporter):
@@ -17,4 +38,103 @@ class Telemetry(Reporter):
 
         @telemetry.traced()
         async def refresh() -> None: ...
+
+    discord.py: ``telemetry.loop(...)`` (a drop-in for ``tasks.loop``),
+    ``telemetry.instrument_cog(cog)``, ``telemetry.instrument_bot(bot, packages=[...])`` and
+    ``telemetry.owner_cog()``; see ``docs/discord.md``. ``notify_owners=False`` skips the consent
+    DM (a bot developer instrumenting their own bot); ``enable_command`` is the command that DM
+    tells the owner to run (``{prefix}`` and ``{reporter}`` are filled in).
     """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        notify_owners: bool = True,
+        enable_command: str = DEFAULT_ENABLE_COMMAND,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(name, **kwargs)
+        self.notify_owners = notify_owners
+        #: Error reports: user-error filter (``errors.user_errors``), dedup, local buffer.
+        self.errors = ErrorReports(self)
+        self.discord = DiscordHooks(self.errors)
+        self.notifier = OwnerNotifier(self.errors, enable_command=enable_command)
+
+    # -- discord.py --------------------------------------------------------------------------
+
+    def loop(
+        self,
+        *,
+        seconds: float = MISSING,
+        minutes: float = MISSING,
+        hours: float = MISSING,
+        time: datetime.time | Sequence[datetime.time] = MISSING,
+        count: int | None = None,
+        reconnect: bool = True,
+        name: str | None = None,
+        keep_running: bool = False,
+    ) -> Callable[[LF], InstrumentedLoop[LF]]:
+        """``discord.ext.tasks.loop`` with each iteration a span; returns a real ``tasks.Loop``.
+
+        ``keep_running=True``: an iteration's exception is reported and the next iteration runs
+        (by default the ``error`` handler runs and the loop stops, as in discord.py)::
+
+            @telemetry.loop(minutes=5)
+            async def refresh(self) -> None: ...
+        """
+        return _loop(
+            self.errors,
+            seconds=seconds,
+            minutes=minutes,
+            hours=hours,
+            time=time,
+            count=count,
+            reconnect=reconnect,
+            name=name,
+            keep_running=keep_running,
+        )
+
+    def instrument_loop(
+        self, existing: tasks.Loop[LF], *, keep_running: bool = False
+    ) -> InstrumentedLoop[LF]:
+        """Instrument a loop made with ``tasks.loop``, in place; returns the same object."""
+        return _instrument_loop(self.errors, existing, keep_running=keep_running)
+
+    def instrument_cog(
+        self,
+        cog: CogT,
+        *,
+        bot: commands.Bot | None = None,
+        notify_owners: bool | None = None,
+    ) -> CogT:
+        """Report errors of ``cog``'s prefix, hybrid and application commands and listeners
+        (``bot`` defaults to ``cog.bot``); on its first load, DM the owner about consent.
+        Returns ``cog``::
+
+            await bot.add_cog(telemetry.instrument_cog(MyCog(bot)))
+        """
+        if bot is None:
+            found = getattr(cog, "bot", None)
+            bot = found if isinstance(found, commands.Bot) else None
+        self.discord.instrument_cog(cog, bot)
+        notify = self.notify_owners if notify_owners is None else notify_owners
+        if bot is not None and notify:
+            self.notifier.schedule(bot, cog.qualified_name)
+        return cog
+
+    def instrument_bot(self, bot: commands.Bot, packages: Iterable[str]) -> None:
+        """Report listener (``bot.on_error``) and app-command (``tree.on_error``) errors whose
+        author frame lies in ``packages``; the existing handlers still run after."""
+        self.discord.instrument_bot(bot, packages)
+
+    def owner_cog(self) -> commands.Cog:
+        """An owner-only cog: ``telemetry status | enable | disable | preview | send <code>``::
+
+        await bot.add_cog(telemetry.owner_cog())
+        """
+        return make_owner_cog(OwnerControls([self.errors]))
+
+    def shutdown(self, timeout: float = 5.0) -> bool:
+        self.errors.breadcrumbs.close()
+        return super().shutdown(timeout)

@@ -1,0 +1,238 @@
+"""Cog and bot errors: every handler the bot already had still runs, in the same order.
+
+Prefix and hybrid commands are hooked at ``Command.dispatch_error`` (per command object) rather
+than by adding a ``cog_command_error``: a cog error handler would silence discord.py's default
+``on_command_error`` traceback and Red's core handler, which would change the bot's behaviour.
+Application commands and listeners are hooked by chaining ``tree.on_error`` and ``bot.on_error``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import weakref
+from collections.abc import Callable, Coroutine, Iterable
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+from opentelemetry.trace import Status, StatusCode
+
+from otel_discord import _attributes as A
+from otel_discord.hooks._errors import in_packages, unwrap
+
+if TYPE_CHECKING:
+    from types import CodeType
+
+    from otel_discord.hooks._errors import ErrorReports
+
+__all__ = ["DiscordHooks", "forward_unhandled"]
+
+log = logging.getLogger("otel_discord.hooks")
+
+
+def _ids(obj: Any) -> dict[str, Any]:
+    """Guild, channel and user IDs of a context, interaction or message (shortened later by the
+    scrubber). Never content."""
+    out: dict[str, Any] = {}
+    guild = getattr(obj, "guild", None)
+    channel = getattr(obj, "channel", None)
+    user = getattr(obj, "author", None) or getattr(obj, "user", None)
+    for key, value in (
+        (A.DISCORD_GUILD_ID, getattr(guild, "id", None)),
+        (A.DISCORD_CHANNEL_ID, getattr(channel, "id", None)),
+        (A.DISCORD_USER_ID, getattr(user, "id", None)),
+    ):
+        if isinstance(value, int):
+            out[key] = str(value)
+    return out
+
+
+def _command_kind(command: Any, ctx: Any) -> str:
+    if isinstance(command, (commands.HybridCommand, commands.HybridGroup)):
+        return "hybrid"
+    if isinstance(command, (app_commands.Command, app_commands.ContextMenu)):
+        return "slash"
+    return "prefix"
+
+
+def _context_attributes(ctx: commands.Context[Any]) -> dict[str, Any]:
+    attributes = _ids(ctx)
+    command = ctx.command
+    if command is not None:
+        attributes[A.DISCORD_COMMAND] = command.qualified_name
+    if ctx.cog is not None:
+        attributes[A.DISCORD_COG] = ctx.cog.qualified_name
+    return attributes
+
+
+def _interaction_attributes(interaction: discord.Interaction[Any]) -> dict[str, Any]:
+    attributes = _ids(interaction)
+    command = interaction.command
+    if command is not None:
+        attributes[A.DISCORD_COMMAND] = command.qualified_name
+        binding = getattr(command, "binding", None)
+        if isinstance(binding, commands.Cog):
+            attributes[A.DISCORD_COG] = binding.qualified_name
+    return attributes
+
+
+async def forward_unhandled(ctx: commands.Context[Any], error: Exception) -> None:
+    """For a cog that defines its own ``cog_command_error``: hand the error on to the bot's core
+    handler. On Red a cog-level handler suppresses the core one unless it is forwarded with
+    ``unhandled_by_cog=True``; on plain discord.py the core handler already ran (dispatched as
+    ``command_error``), so this does nothing."""
+    handler = getattr(ctx.bot, "on_command_error", None)
+    if handler is None or not _is_red(ctx.bot):
+        return
+    await handler(ctx, error, unhandled_by_cog=True)
+
+
+def _is_red(bot: Any) -> bool:
+    return any(c.__module__.startswith("redbot.") for c in type(bot).__mro__)
+
+
+class DiscordHooks:
+    """The discord.py side of one reporter: which cogs, commands and packages it watches."""
+
+    def __init__(self, reports: ErrorReports) -> None:
+        self.reports = reports
+        self.reporter = reports.reporter
+        self.packages: set[str] = set()
+        #: Code objects of instrumented cogs' listeners -> cog name.
+        self._listener_code: dict[CodeType, str] = {}
+        self._app_cogs: weakref.WeakSet[commands.Cog] = weakref.WeakSet()
+        self._chained: weakref.WeakSet[Any] = weakref.WeakSet()
+
+    # -- commands ----------------------------------------------------------------------------
+
+    def _hook_command(self, command: commands.Command[Any, ..., Any]) -> None:
+        if getattr(command, "__otel_discord__", None) is self:
+            return
+        original_dispatch = command.dispatch_error
+        original_invoke = command.invoke
+        reports = self.reports
+
+        async def dispatch_error(
+            ctx: commands.Context[Any], error: commands.CommandError, /
+        ) -> None:
+            reports.capture(error, _command_kind(command, ctx), _context_attributes(ctx))
+            await original_dispatch(ctx, error)
+
+        async def invoke(ctx: commands.Context[Any], /) -> None:
+            if not self.reporter.config.command_spans or not self.reporter.enabled:
+                return await original_invoke(ctx)
+            attributes = {
+                A.DISCORD_KIND: _command_kind(command, ctx),
+                A.DISCORD_COMMAND: command.qualified_name,
+            }
+            if command.cog is not None:
+                attributes[A.DISCORD_COG] = command.cog.qualified_name
+            failed: BaseException | None = None
+            with self.reporter.span(
+                f"command {command.qualified_name}", attributes, new_trace=True
+            ) as span:
+                try:
+                    await original_invoke(ctx)
+                except Exception as exc:  # duration and error type only: never arguments
+                    failed = exc
+                    name = type(unwrap(exc)).__qualname__
+                    span.set_attribute(A.ERROR_TYPE, name)
+                    span.set_status(Status(StatusCode.ERROR, name))
+            if failed is not None:
+                raise failed
+            return None
+
+        command.dispatch_error = dispatch_error  # type: ignore[method-assign]
+        command.invoke = invoke  # type: ignore[method-assign]
+        command.__otel_discord__ = self  # type: ignore[attr-defined]
+
+    def instrument_cog(self, cog: commands.Cog, bot: commands.Bot | None = None) -> None:
+        for command in cog.walk_commands():
+            self._hook_command(command)
+        if any(True for _ in cog.walk_app_commands()):
+            self._app_cogs.add(cog)
+        for _name, method in cog.get_listeners():
+            code = getattr(getattr(method, "__func__", method), "__code__", None)
+            if code is not None:
+                self._listener_code[code] = cog.qualified_name
+        self.reports.breadcrumbs.watch(type(cog).__module__.split(".", 1)[0])
+        if bot is not None:
+            self.chain_bot(bot)
+
+    # -- bot-level chains --------------------------------------------------------------------
+
+    def instrument_bot(self, bot: commands.Bot, packages: Iterable[str]) -> None:
+        for package in packages:
+            if not isinstance(package, str) or not package:
+                raise ValueError(f"instrument_bot: package names must be strings, not {package!r}")
+            self.packages.add(package)
+            self.reports.breadcrumbs.watch(package)
+        self.chain_bot(bot)
+
+    def chain_bot(self, bot: commands.Bot) -> None:
+        """Chain ``bot.on_error`` and ``bot.tree.on_error`` (once per bot)."""
+        if bot in self._chained:
+            return
+        self._chained.add(bot)
+        self._chain_on_error(bot)
+        tree = getattr(bot, "tree", None)
+        if isinstance(tree, app_commands.CommandTree):
+            self._chain_tree(tree)
+
+    def _chain_on_error(self, bot: commands.Bot) -> None:
+        original: Callable[..., Coroutine[Any, Any, None]] = bot.on_error
+
+        async def on_error(event_method: str, /, *args: Any, **kwargs: Any) -> None:
+            error = sys.exc_info()[1]
+            if error is not None:
+                self._listener_error(event_method, error, args)
+            await original(event_method, *args, **kwargs)
+
+        bot.on_error = on_error  # type: ignore[method-assign]
+
+    def _listener_error(
+        self, event_method: str, error: BaseException, args: tuple[Any, ...]
+    ) -> None:
+        cog = self._listener_cog(error)
+        if cog is None and not (self.packages and in_packages(error, self.packages)):
+            return
+        attributes: dict[str, Any] = {A.DISCORD_LISTENER: event_method}
+        if cog is not None:
+            attributes[A.DISCORD_COG] = cog
+        if args:
+            attributes.update(_ids(args[0]))
+        self.reports.capture(error, "listener", attributes)
+
+    def _listener_cog(self, error: BaseException) -> str | None:
+        if not self._listener_code:
+            return None
+        tb = error.__traceback__
+        while tb is not None:
+            cog = self._listener_code.get(tb.tb_frame.f_code)
+            if cog is not None:
+                return cog
+            tb = tb.tb_next
+        return None
+
+    def _chain_tree(self, tree: app_commands.CommandTree[Any]) -> None:
+        original = tree.on_error
+
+        async def on_error(
+            interaction: discord.Interaction[Any], error: app_commands.AppCommandError, /
+        ) -> None:
+            self._app_error(interaction, error)
+            await original(interaction, error)
+
+        tree.on_error = on_error  # type: ignore[method-assign]
+
+    def _app_error(
+        self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError
+    ) -> None:
+        command = interaction.command
+        binding = getattr(command, "binding", None)
+        ours = isinstance(binding, commands.Cog) and binding in self._app_cogs
+        if not ours and not (self.packages and in_packages(error, self.packages)):
+            return
+        self.reports.capture(error, "slash", _interaction_attributes(interaction))

@@ -1,0 +1,360 @@
+"""The owner's side: the consent DM on first load, and the owner-only ``telemetry`` commands.
+
+:class:`OwnerControls` holds the logic and returns plain text, so Red's ``[p]telemetry`` can reuse
+it; :func:`make_owner_cog` wraps it in a ready discord.py cog.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord.ext import commands
+from opentelemetry.sdk.trace import ReadableSpan
+
+if TYPE_CHECKING:
+    from otel_discord.hooks._errors import ErrorReports
+
+__all__ = [
+    "DEFAULT_ENABLE_COMMAND",
+    "DEFAULT_PREVIEW_COMMAND",
+    "OwnerCog",
+    "OwnerControls",
+    "OwnerNotifier",
+    "bot_prefix",
+    "make_owner_cog",
+    "owner_ids",
+    "span_as_dict",
+]
+
+log = logging.getLogger("otel_discord.hooks")
+
+#: What a consent record's ``notified`` holds for a cog whose load was announced.
+NOTIFIED_PREFIX = "cog:"
+
+#: ``{prefix}`` and ``{reporter}`` are filled in. Red's cog passes its own.
+DEFAULT_ENABLE_COMMAND = "{prefix}telemetry enable {reporter}"
+DEFAULT_PREVIEW_COMMAND = "{prefix}telemetry preview {reporter}"
+
+MASTER_MESSAGE = """\
+Hello! **{cog}** on your bot can send error reports to its author through **{reporter}** \
+(otel-discord). It is **off**: nothing has been or will be sent unless you turn it on.
+
+What it would send: errors from {cog}'s commands, listeners and background loops (exception \
+type, message and stack trace, command name, shortened server/channel/user IDs, the cog's last \
+log lines), and the timing of its background loops. Never message content, never command \
+arguments; tokens, invites, webhooks, IPs and e-mail addresses are removed first.
+Where it would go: {destinations}.
+
+See exactly what would be sent: `{preview}`
+Turn it on: `{enable}`"""
+
+REMINDER_MESSAGE = """\
+**{cog}** also reports through **{reporter}** (otel-discord), which is **off**. \
+Turn it on: `{enable}`"""
+
+
+async def owner_ids(bot: commands.Bot) -> set[int]:
+    """The bot owner(s): ``owner_id(s)`` if set, else the application owner or team members."""
+    ids = set(bot.owner_ids or ())
+    if bot.owner_id:
+        ids.add(bot.owner_id)
+    if ids:
+        return ids
+    app = await bot.application_info()
+    if app.team is not None:
+        return {member.id for member in app.team.members}
+    return {app.owner.id} if app.owner is not None else set()
+
+
+def _first_text_prefix(prefixes: Iterable[str], bot: commands.Bot) -> str | None:
+    mention_ids = {f"<@{bot.user.id}>", f"<@!{bot.user.id}>"} if bot.user else set()
+    for prefix in prefixes:
+        if isinstance(prefix, str) and prefix and prefix.strip() not in mention_ids:
+            return prefix
+    return None
+
+
+async def bot_prefix(bot: commands.Bot) -> str:
+    """The prefix an owner would type, from the bot's real configuration."""
+    get_valid = getattr(bot, "get_valid_prefixes", None)  # Red
+    found: Any = None
+    try:
+        if get_valid is not None:
+            found = await get_valid()
+        else:
+            found = bot.command_prefix
+            if callable(found):
+                # when_mentioned_or(...) and most prefix callables ignore the message here.
+                found = found(bot, None)
+                if asyncio.iscoroutine(found):
+                    found = await found
+    except Exception:
+        log.debug("otel_discord: could not resolve the bot's prefix", exc_info=True)
+        found = None
+    if isinstance(found, str):
+        found = [found]
+    prefix = _first_text_prefix(found or (), bot) if found is not None else None
+    if prefix is not None:
+        return prefix
+    return f"@{bot.user.name} " if bot.user else "@bot "
+
+
+def _destinations(reports: ErrorReports) -> str:
+    config = reports.reporter.config
+    names = []
+    for exporter in config.exporters:
+        if exporter == "otlp" and config.otlp_endpoint:
+            from urllib.parse import urlsplit
+
+            names.append(f"an OpenTelemetry collector at {urlsplit(config.otlp_endpoint).hostname}")
+        elif exporter == "sentry":
+            names.append("the author's Sentry project")
+        elif exporter == "file":
+            names.append("a local file in the bot's data folder")
+        elif exporter == "console":
+            names.append("the bot's console")
+        else:
+            names.append(exporter)
+    return ", ".join(names) or "nowhere (no exporter configured)"
+
+
+class OwnerNotifier:
+    """Sends the consent DM: a full message for a reporter's first cog, a short reminder for each
+    further cog, never twice for a cog (recorded in the consent store's ``notified``)."""
+
+    def __init__(
+        self,
+        reports: ErrorReports,
+        *,
+        enable_command: str = DEFAULT_ENABLE_COMMAND,
+        preview_command: str = DEFAULT_PREVIEW_COMMAND,
+    ) -> None:
+        self.reports = reports
+        self.reporter = reports.reporter
+        self.enable_command = enable_command
+        self.preview_command = preview_command
+        self._lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[bool]] = set()
+
+    def schedule(self, bot: commands.Bot, cog_name: str) -> asyncio.Task[bool] | None:
+        """Notify in the background once the bot is ready (never blocks, never raises)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return None
+        task = loop.create_task(self.notify(bot, cog_name))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def notify(self, bot: commands.Bot, cog_name: str) -> bool:
+        """Send the DM for ``cog_name`` if due. True if at least one owner got it."""
+        try:
+            async with self._lock:
+                return await self._notify(bot, cog_name)
+        except Exception:
+            log.warning(
+                "otel_discord: could not tell the bot owner about %s's telemetry",
+                self.reporter.name,
+                exc_info=True,
+            )
+            return False
+
+    async def _notify(self, bot: commands.Bot, cog_name: str) -> bool:
+        record = self.reporter.consent_store.load(self.reporter.name)
+        marker = NOTIFIED_PREFIX + cog_name
+        if marker in record.notified or record.errors:
+            return False
+        await bot.wait_until_ready()
+        first = not any(n.startswith(NOTIFIED_PREFIX) for n in record.notified)
+        prefix = await bot_prefix(bot)
+        fields = {"prefix": prefix, "reporter": self.reporter.name}
+        template = MASTER_MESSAGE if first else REMINDER_MESSAGE
+        text = template.format(
+            cog=cog_name,
+            reporter=self.reporter.name,
+            destinations=_destinations(self.reports),
+            enable=self.enable_command.format(**fields).strip(),
+            preview=self.preview_command.format(**fields).strip(),
+        )
+        sent = False
+        ids = await owner_ids(bot)
+        if not ids:
+            log.warning("otel_discord: no bot owner to tell about %s", self.reporter.name)
+        for owner_id in sorted(ids):
+            try:
+                user = bot.get_user(owner_id) or await bot.fetch_user(owner_id)
+                await user.send(text)
+                sent = True
+            except Exception as exc:
+                log.warning(
+                    "otel_discord: could not DM bot owner %s about %s (%s)",
+                    owner_id,
+                    self.reporter.name,
+                    type(exc).__name__,
+                )
+        if sent:
+            from dataclasses import replace
+
+            latest = self.reporter.consent_store.load(self.reporter.name)
+            self.reporter.consent_store.save(replace(latest, notified=(*latest.notified, marker)))
+        return sent
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def span_as_dict(span: ReadableSpan) -> dict[str, Any]:
+    """A report as the owner reads it: name, status, attributes, events and resource."""
+    return {
+        "name": span.name,
+        "status": span.status.status_code.name,
+        "attributes": {k: _plain(v) for k, v in (span.attributes or {}).items()},
+        "events": [
+            {"name": e.name, "attributes": {k: _plain(v) for k, v in (e.attributes or {}).items()}}
+            for e in span.events
+        ],
+    }
+
+
+class OwnerControls:
+    """``status``, ``enable``, ``disable``, ``preview`` and ``send`` for one or more reporters,
+    as plain text (reused by Red's ``[p]telemetry``)."""
+
+    def __init__(self, reports: Sequence[ErrorReports]) -> None:
+        self.reports: dict[str, ErrorReports] = {r.reporter.name: r for r in reports}
+
+    def add(self, reports: ErrorReports) -> None:
+        self.reports[reports.reporter.name] = reports
+
+    def pick(self, name: str | None) -> ErrorReports:
+        """The reporter named ``name`` (optional when there is only one); ``KeyError`` with a
+        message listing the names otherwise."""
+        if name is None and len(self.reports) == 1:
+            return next(iter(self.reports.values()))
+        if name is not None and name in self.reports:
+            return self.reports[name]
+        known = ", ".join(sorted(self.reports)) or "none"
+        raise KeyError(f"name one of the reporters: {known}")
+
+    def status(self) -> str:
+        lines = []
+        for name, reports in sorted(self.reports.items()):
+            reporter = reports.reporter
+            record = reporter.consent_record
+            state = "on" if reporter.enabled else "off"
+            lines.append(
+                f"{name}: errors {state}, usage {'on' if reporter.allows('usage') else 'off'}; "
+                f"exporters {', '.join(reporter.config.exporters) or 'none'}; "
+                f"{len(reports.buffer)} recent error(s) kept locally; decided "
+                f"{record.decided_at or 'never'}"
+            )
+        return "\n".join(lines) or "no reporters"
+
+    def enable(self, name: str | None = None) -> str:
+        reports = self.pick(name)
+        reports.reporter.enable("errors")
+        return f"{reports.reporter.name}: error reports are on."
+
+    def disable(self, name: str | None = None) -> str:
+        reports = self.pick(name)
+        reports.reporter.disable()
+        return f"{reports.reporter.name}: telemetry is off; nothing more is sent."
+
+    def preview(self, name: str | None = None) -> str:
+        """The resource and the most recent error report, exactly as they would be sent."""
+        reports = self.pick(name)
+        latest = reports.latest()
+        resource = dict(reports.reporter._processor.resource.attributes)
+        shown: dict[str, Any] = {"resource": {k: _plain(v) for k, v in resource.items()}}
+        if latest is not None:
+            shown["code"] = latest.code
+            shown["sent"] = latest.exported
+            shown["report"] = span_as_dict(latest.span)
+        else:
+            shown["report"] = None
+        return json.dumps(shown, indent=2, default=str)
+
+    async def send(self, code: str, name: str | None = None) -> str:
+        reports = self.pick(name) if name is not None else self._by_code(code)
+        report = reports.find(code)
+        if report is None:
+            return f"No recent error with code {code.strip().upper()} (only the last few are kept)."
+        if report.exported:
+            return f"Error {report.code} was already sent."
+        ok = await asyncio.to_thread(reports.send, report.code)
+        return f"Error {report.code} sent." if ok else f"Error {report.code} could not be sent."
+
+    def _by_code(self, code: str) -> ErrorReports:
+        for reports in self.reports.values():
+            if reports.find(code) is not None:
+                return reports
+        return self.pick(None) if len(self.reports) == 1 else next(iter(self.reports.values()))
+
+
+async def _reply(ctx: commands.Context[Any], text: str, filename: str = "telemetry.txt") -> None:
+    if len(text) <= 1900:
+        await ctx.send(f"```\n{text}\n```" if text.startswith("{") else text)
+    else:
+        await ctx.send(file=discord.File(io.BytesIO(text.encode()), filename=filename))
+
+
+class OwnerCog(commands.Cog, name="Telemetry"):
+    """Error reports of the cogs that use otel-discord (owner only)."""
+
+    def __init__(self, controls: OwnerControls) -> None:
+        self.controls = controls
+
+    async def cog_check(self, ctx: commands.Context[Any]) -> bool:
+        return bool(await ctx.bot.is_owner(ctx.author))
+
+    @commands.group(name="telemetry", invoke_without_command=True)
+    async def telemetry(self, ctx: commands.Context[Any]) -> None:
+        """Show whether each reporter is on."""
+        await _reply(ctx, self.controls.status())
+
+    @telemetry.command(name="status")  # type: ignore[arg-type]
+    async def status(self, ctx: commands.Context[Any]) -> None:
+        """Show whether each reporter is on."""
+        await _reply(ctx, self.controls.status())
+
+    @telemetry.command(name="enable")  # type: ignore[arg-type]
+    async def enable(self, ctx: commands.Context[Any], reporter: str | None = None) -> None:
+        """Turn error reports of a reporter on."""
+        await self._run(ctx, self.controls.enable, reporter)
+
+    @telemetry.command(name="disable")  # type: ignore[arg-type]
+    async def disable(self, ctx: commands.Context[Any], reporter: str | None = None) -> None:
+        """Turn a reporter off."""
+        await self._run(ctx, self.controls.disable, reporter)
+
+    @telemetry.command(name="preview")  # type: ignore[arg-type]
+    async def preview(self, ctx: commands.Context[Any], reporter: str | None = None) -> None:
+        """Show what would be sent: resource and the latest error report."""
+        await self._run(ctx, self.controls.preview, reporter)
+
+    @telemetry.command(name="send")  # type: ignore[arg-type]
+    async def send(self, ctx: commands.Context[Any], code: str) -> None:
+        """Send one recent error by its code, even while reporting is off."""
+        await ctx.send(await self.controls.send(code))
+
+    async def _run(
+        self, ctx: commands.Context[Any], action: Callable[[str | None], str], name: str | None
+    ) -> None:
+        try:
+            text = action(name)
+        except KeyError as exc:
+            text = str(exc.args[0])
+        await _reply(ctx, text)
+
+
+def make_owner_cog(controls: OwnerControls) -> commands.Cog:
+    """An owner-only cog with ``telemetry status | enable | disable | preview | send <code>``."""
+    return OwnerCog(controls)

@@ -1,0 +1,50 @@
+"""Shared pieces of the discord.py tests: a real ``commands.Bot`` driven by dpytest and a
+reporter exporting to a real OTLP receiver."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import discord
+import discord.ext.test as dpytest
+from discord.ext import commands
+
+from otel_discord import Telemetry
+from tests._backends import GrpcReceiver
+
+
+def telemetry_for(receiver: GrpcReceiver, name: str = "mycog", **config: Any) -> Telemetry:
+    """An enabled reporter sending OTLP/gRPC to ``receiver`` (no owner DMs unless asked)."""
+    notify = config.pop("notify_owners", False)
+    settings: dict[str, Any] = {
+        "enabled": True,
+        "exporters": ["otlp"],
+        "otlp_protocol": "grpc",
+        "otlp_endpoint": receiver.endpoint,
+        "schedule_delay": 0.05,
+        "queue_max_bytes": 0,
+    }
+    settings.update(config)
+    return Telemetry(name, version="1.0.0", config=settings, notify_owners=notify)
+
+
+async def start_bot(prefix: Any = "!", **bot_kwargs: Any) -> commands.Bot:
+    bot = commands.Bot(command_prefix=prefix, intents=discord.Intents.all(), **bot_kwargs)
+    await bot._async_setup_hook()  # dpytest quirk: before configure
+    dpytest.configure(bot)
+    return bot
+
+
+async def stop_bot(bot: commands.Bot) -> None:
+    await dpytest.empty_queue()
+    for name in list(bot.cogs):
+        await bot.remove_cog(name)
+    await bot.http.close()
+
+
+def sent_texts() -> list[str]:
+    """Every message the bot sent since the last call (drains dpytest's queue)."""
+    out = []
+    while not dpytest.sent_queue.empty():
+        out.append(dpytest.get_message().content)
+    return out
