@@ -1,0 +1,3 @@
+from otel_discord.cli import main
+
+raise SystemExit(main())

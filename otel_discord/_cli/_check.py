@@ -1,0 +1,88 @@
+"""``otel-discord check-config``: every problem of a config file, each with its key and line.
+
+:func:`otel_discord.load_config` stops at the first bad value, which is right for a bot starting
+up; a person editing the file wants the whole list. So each key is validated on its own through
+the same parser ``load_config`` uses, then the whole file once for checks that span keys.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from otel_discord import config as cfg
+from otel_discord._cli import CliError
+
+
+@dataclass(frozen=True)
+class Problem:
+    key: str
+    line: int | None
+    message: str
+
+    def format(self, path: str) -> str:
+        where = f"{path}:{self.line}" if self.line else path
+        return f"{where}: {self.key}: {self.message}"
+
+
+def _toml_error_line(exc: tomllib.TOMLDecodeError) -> int | None:
+    found = re.search(r"line (\d+)", str(exc))
+    return int(found.group(1)) if found else None
+
+
+def check_file(path: Path) -> tuple[list[Problem], int]:
+    """The problems of ``path`` and how many keys it sets. Raises :class:`CliError` when the
+    file cannot be read at all."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CliError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise CliError(f"{path}: is a directory, not a TOML file") from None
+    except OSError as exc:
+        raise CliError(f"{path}: cannot read ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise CliError(f"{path}: not UTF-8 text") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
+        return [Problem("(syntax)", _toml_error_line(exc), f"invalid TOML: {message}")], 0
+
+    table: Any = data.get("otel_discord", data)
+    if not isinstance(table, dict):
+        return [Problem("otel_discord", cfg._line_of(text, "otel_discord"), "not a table")], 0
+
+    problems: list[Problem] = []
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    known = [f.name for f in cfg.FIELDS]
+    for key, raw in table.items():
+        line = cfg._line_of(text, key)
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            problems.append(Problem(key, line, f"unknown key{hint}"))
+            continue
+        try:
+            # The very function load_config applies to each key: one parser, one set of rules.
+            cfg._apply(key, raw, f"file {path}", values, sources)
+        except cfg.TelemetryConfigError as exc:
+            shown = repr(exc.value)
+            if len(shown) > 80:
+                shown = shown[:77] + "..."
+            problems.append(Problem(key, line, f"bad value {shown}; allowed: {exc.allowed}"))
+
+    if not problems:
+        # Rules across keys (exporter "sentry" needs a DSN) live in load_config: run it whole,
+        # without the environment, so only the file is judged.
+        try:
+            cfg.load_config(config_file=path, environ={})
+        except cfg.TelemetryConfigError as exc:
+            anchor = "exporters" if exc.key == "sentry_dsn" else exc.key
+            problems.append(Problem(exc.key, cfg._line_of(text, anchor), f"needs {exc.allowed}"))
+    return problems, len(table)

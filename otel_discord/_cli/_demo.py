@@ -1,0 +1,243 @@
+"""``otel-discord demo``: a real discord.py bot, offline, reporting through a real reporter.
+
+The bot is a plain ``commands.Bot`` with one cog. dpytest stands in for Discord's gateway and
+HTTP API (no token, no network), so the commands, listener and ``tasks`` loop are discord.py's
+own code paths. The scenario: a few simulated messages, one command that fails, and a
+background loop whose second iteration fails (the loop keeps running).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from otel_discord._cli import CliError
+from otel_discord.telemetry import Telemetry
+
+#: The demo's reporter name (its ``service.name``).
+REPORTER = "otel-discord-demo"
+
+Say = Callable[[str], None]
+
+
+class DemoFailure(RuntimeError):
+    """The failure the demo provokes on purpose."""
+
+
+@dataclass
+class ScenarioResult:
+    commands: list[tuple[str, str]] = field(default_factory=list)  # (command, outcome)
+    loop_iterations: int = 0
+    loop_failures: int = 0
+
+
+def _import_dpytest() -> Any:
+    try:
+        import discord.ext.test as dpytest
+    except ImportError:
+        raise CliError(
+            "the demo drives discord.py offline with dpytest, which is not installed: "
+            "pip install 'otel-discord[demo]'"
+        ) from None
+    return dpytest
+
+
+async def run_scenario(
+    telemetry: Telemetry, *, iterations: int = 4, say: Say = print
+) -> ScenarioResult:
+    """Run the demo bot against ``telemetry``; ``say`` receives the progress lines."""
+    import discord
+    from discord.ext import commands
+
+    dpytest = _import_dpytest()
+    result = ScenarioResult()
+    loop_done = asyncio.Event()
+
+    class Weather(commands.Cog):
+        """A small cog: one working command, one failing command, a listener and a loop."""
+
+        def __init__(self, bot: commands.Bot) -> None:
+            self.bot = bot
+            self.messages_seen = 0
+
+        async def cog_load(self) -> None:
+            self.refresh_forecasts.start()
+
+        async def cog_unload(self) -> None:
+            self.refresh_forecasts.cancel()
+
+        @commands.command()
+        async def forecast(self, ctx: commands.Context[Any], city: str = "Oslo") -> None:
+            with telemetry.span("fetch-forecast", {"forecast.days": 3}):
+                await asyncio.sleep(0.01)
+            await ctx.send(f"{city}: sunny")
+
+        @commands.command()
+        async def radar(self, ctx: commands.Context[Any]) -> None:
+            # Synthetic secrets with the real shapes: the report shows them scrubbed.
+            raise DemoFailure(
+                "radar feed 203.0.113.7 refused the webhook; support: discord.gg/weather-help"
+            )
+
+        @commands.Cog.listener()
+        async def on_message(self, message: discord.Message) -> None:
+            self.messages_seen += 1
+
+        @telemetry.loop(seconds=0.25, count=iterations, keep_running=True)
+        async def refresh_forecasts(self) -> None:
+            iteration = self.refresh_forecasts.current_loop + 1
+            result.loop_iterations = iteration
+            with telemetry.span("download-tiles", {"tiles": 12}):
+                await asyncio.sleep(0.01)
+            if iteration == 2:
+                result.loop_failures += 1
+                say(f"  loop refresh_forecasts: iteration {iteration} fails on purpose")
+                raise DemoFailure("tile server timed out after 3 retries")
+            say(f"  loop refresh_forecasts: iteration {iteration} ok")
+
+        @refresh_forecasts.after_loop
+        async def _finished(self) -> None:
+            loop_done.set()
+
+    intents = discord.Intents.default()
+    intents.message_content = True
+    intents.members = True
+    bot = commands.Bot(command_prefix="!", intents=intents)
+    # dpytest needs the bot's async setup before configure() (see discord.py's login()).
+    await bot._async_setup_hook()
+    dpytest.configure(bot)
+    cog = Weather(bot)
+    await bot.add_cog(telemetry.instrument_cog(cog, bot=bot, notify_owners=False))
+    say("bot ready: offline (dpytest), cog Weather, loop refresh_forecasts every 0.25 s")
+
+    for content, label in (
+        ("!forecast Bergen", "!forecast Bergen"),
+        ("good morning, the bot lives at 198.51.100.23", "a chat message"),
+        ("!radar", "!radar"),
+    ):
+        try:
+            await dpytest.message(content)
+        except commands.CommandInvokeError as exc:
+            # dpytest hands command errors to the caller; the reporter saw them first.
+            outcome = f"failed with {type(exc.original).__name__} (reported)"
+        else:
+            outcome = "ok"
+        if content.startswith("!"):
+            result.commands.append((content.split()[0], outcome))
+        say(f"  message {label}: {outcome}")
+
+    try:
+        await asyncio.wait_for(loop_done.wait(), timeout=iterations * 0.25 + 5)
+    except TimeoutError:
+        say("  the loop did not finish in time; stopping it")
+    await bot.remove_cog("Weather")
+    with contextlib.suppress(Exception):
+        await dpytest.empty_queue()
+    # dpytest's fake gateway has no socket for ``close()`` to shut: close what can be closed.
+    with contextlib.suppress(Exception):
+        await bot.close()
+    return result
+
+
+def _quiet_discord_logs() -> None:
+    # The reporter already shows each failure; discord.py's own tracebacks would bury the demo.
+    for name in ("discord", "otel_discord", "dpytest"):
+        logger = logging.getLogger(name)
+        logger.addHandler(logging.NullHandler())
+        logger.propagate = False
+
+
+def run_demo(
+    *,
+    otlp: str | None = None,
+    protocol: str = "http/protobuf",
+    sentry_dsn: str | None = None,
+    console: bool = False,
+    iterations: int = 4,
+) -> int:
+    """Run the demo end to end; returns the exit code (1 if an export did not go through)."""
+    _import_dpytest()
+    from otel_discord.testing import capture_spans
+
+    exporters: list[str] = []
+    if console or not (otlp or sentry_dsn):
+        exporters.append("console")
+    config: dict[str, Any] = {
+        # enabled=True is the operator's opt-in: the demo's bot belongs to whoever runs it.
+        "enabled": True,
+        "command_spans": True,
+        "schedule_delay": 0.2,
+        "otlp_timeout": 5.0,
+        # A throwaway data dir: the demo never touches a real bot's consent records.
+        "data_dir": tempfile.mkdtemp(prefix="otel-discord-demo-"),
+        "queue_max_bytes": 0,
+    }
+    if otlp:
+        exporters.append("otlp")
+        config.update(otlp_endpoint=otlp, otlp_protocol=protocol)
+    if sentry_dsn:
+        exporters.append("sentry")
+        config["sentry_dsn"] = sentry_dsn
+    config["exporters"] = exporters
+
+    _quiet_discord_logs()
+    print(f"otel-discord demo: reporter {REPORTER!r}, exporting to {', '.join(exporters)}")
+    telemetry = Telemetry(REPORTER, version="1.0.0", config=config, notify_owners=False)
+    capture = capture_spans(telemetry)
+    started = time.monotonic()
+
+    def say(line: str) -> None:
+        print(line, flush=True)
+
+    try:
+        result = asyncio.run(run_scenario(telemetry, iterations=iterations, say=say))
+    finally:
+        delivered = telemetry.shutdown(10.0)
+    elapsed = time.monotonic() - started
+
+    spans = capture.spans
+    errors = [s for s in spans if s["status"]["code"] == "ERROR"]
+    print()
+    print(f"Summary ({elapsed:.1f} s)")
+    print(f"  commands:   {', '.join(f'{c} {o}' for c, o in result.commands)}")
+    print(
+        f"  loop:       {result.loop_iterations} iterations, {result.loop_failures} failed "
+        "(the loop kept running)"
+    )
+    print(f"  spans:      {len(spans)} ({', '.join(sorted({s['name'] for s in spans}))})")
+    failed_commands = [c for c, o in result.commands if o != "ok"]
+    reported = len(failed_commands) + result.loop_failures
+    print(
+        f"  errors:     {reported} reported ({', '.join(failed_commands)} and "
+        f"{result.loop_failures} loop iteration); {len(errors)} spans with status ERROR"
+    )
+    for name in exporters:
+        print(f"  sent to:    {_destination(name, telemetry)}")
+    if not delivered:
+        print(
+            "otel-discord: error: not every span was delivered before the timeout "
+            "(is the backend running?)",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def _destination(name: str, telemetry: Telemetry) -> str:
+    config = telemetry.config
+    if name == "console":
+        return "console (above)"
+    if name == "otlp":
+        from otel_discord.exporters._registry import otlp_traces_url
+
+        return f"otlp {otlp_traces_url(config)} ({config.otlp_protocol})"
+    if name == "sentry":
+        return "sentry (errors as Sentry events)"
+    return name
