@@ -49,8 +49,9 @@ _HEADER = struct.Struct(">4sIQ")  # magic, crc32 of payload, payload length
 _SUFFIX = ".otq"
 KINDS = ("traces", "logs")
 
-#: Sends one encoded OTLP request of a kind; True when the backend accepted it.
-Sender = Callable[[bytes], bool]
+#: Sends one encoded OTLP request of a kind: True when the backend accepted it, False to try
+#: again later (down, timeout, 429, 5xx), None when it refused the batch for good (other 4xx).
+Sender = Callable[[bytes], "bool | None"]
 CategoryGate = Callable[[str], bool]
 
 
@@ -79,6 +80,7 @@ class QueueStats:
     dropped_oldest: int
     dropped_expired: int
     dropped_consent: int
+    dropped_rejected: int
     set_aside: int
     delivered: int
 
@@ -103,6 +105,7 @@ class DurableQueue:
             "dropped_oldest": 0,
             "dropped_expired": 0,
             "dropped_consent": 0,
+            "dropped_rejected": 0,
             "set_aside": 0,
             "delivered": 0,
         }
@@ -377,6 +380,13 @@ class DurableDelivery:
                     ok = sender(payload)
                 except Exception:
                     ok = False
+                if ok is None:
+                    # Refused for good: retrying would block every newer batch behind it.
+                    log.warning(
+                        "otel_discord: the backend refused queued batch %s", entry.path.name
+                    )
+                    self.queue.remove(entry, "dropped_rejected")
+                    continue
                 if not ok:
                     return len(entries) - i
                 self.queue.remove(entry, "delivered")

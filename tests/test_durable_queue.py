@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from otel_discord import JsonConsentStore, Telemetry
-from tests._backends import GrpcReceiver, free_port
+from tests._backends import GrpcReceiver, HttpReceiver, free_port
 
 
 def _wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
@@ -170,4 +170,32 @@ def test_ordinary_spans_of_a_failed_batch_are_not_queued(
     receiver.received.wait_for_names("failed-job")
     _wait_until(lambda: (s := t.queue_status()) is not None and s.entries == 0)
     assert [s["name"] for s in receiver.received.spans()] == ["failed-job"]
+    t.shutdown(2)
+
+
+def test_batch_the_backend_refuses_for_good_is_dropped_and_counted(
+    http_receiver: HttpReceiver, tmp_path: Path
+) -> None:
+    http_receiver.status = 400
+    t = _telemetry(0, tmp_path, otlp_endpoint=http_receiver.endpoint, otlp_protocol="http/protobuf")
+    _error(t, "refused")
+    t.force_flush(5)
+    _wait_until(lambda: (s := t.queue_status()) is not None and s.dropped_rejected == 1)
+    status = t.queue_status()
+    assert status is not None and status.entries == 0 and status.delivered == 0
+    t.shutdown(2)
+
+
+def test_batch_is_kept_while_the_backend_answers_503(
+    http_receiver: HttpReceiver, tmp_path: Path
+) -> None:
+    http_receiver.status = 503
+    t = _telemetry(0, tmp_path, otlp_endpoint=http_receiver.endpoint, otlp_protocol="http/protobuf")
+    _error(t, "unavailable")
+    t.force_flush(5)
+    time.sleep(0.5)  # a couple of retry rounds against the 503
+    status = t.queue_status()
+    assert status is not None and status.entries == 1 and status.dropped_rejected == 0
+    http_receiver.status = 200
+    http_receiver.received.wait_for_names("unavailable")
     t.shutdown(2)

@@ -62,15 +62,23 @@ def make_otlp_log_exporter(
     return HttpLogExporter(endpoint=url, headers=all_headers, timeout=timeout)
 
 
+#: Answers after which a queued batch is tried again; any other 4xx refuses it for good. A
+#: rejected credential (401/403) is retried: the owner may fix the key before the age bound.
+_RETRYABLE_HTTP = (401, 403, 408, 429)
+_PERMANENT_GRPC = ("INVALID_ARGUMENT", "UNIMPLEMENTED")
+
+
 def _http_sender(url: str, headers: dict[str, str], timeout: float) -> Sender:
     all_headers = {**dict([CLIENT_HEADER, *headers.items()])}
     all_headers["Content-Type"] = "application/x-protobuf"
 
-    def send(payload: bytes) -> bool:
+    def send(payload: bytes) -> bool | None:
         request = urllib.request.Request(url, data=payload, headers=all_headers, method="POST")
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
                 return 200 <= int(response.status) < 300
+        except urllib.error.HTTPError as exc:
+            return False if exc.code in _RETRYABLE_HTTP or exc.code >= 500 else None
         except (urllib.error.URLError, OSError, ValueError):
             return False
 
@@ -113,11 +121,14 @@ def _grpc_sender(url: str, kind: str, headers: dict[str, str], timeout: float) -
                 state["parse"] = logs_service_pb2.ExportLogsServiceRequest.FromString
         return state["stub"], state["parse"]
 
-    def send(payload: bytes) -> bool:
+    def send(payload: bytes) -> bool | None:
         try:
             client, parse = stub()
             client.Export(parse(payload), metadata=metadata, timeout=timeout)
             return True
+        except grpc.RpcError as exc:
+            code = exc.code() if callable(getattr(exc, "code", None)) else None
+            return None if getattr(code, "name", "") in _PERMANENT_GRPC else False
         except Exception:
             return False
 
