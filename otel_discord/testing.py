@@ -16,12 +16,22 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from opentelemetry.sdk._logs import ReadableLogRecord
+from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 
+from otel_discord.exporters._logs import EventView, event_view
 from otel_discord.telemetry import Telemetry
 
-__all__ = ["SpanCapture", "capture_spans", "otel_capture", "span_to_dict"]
+__all__ = [
+    "EventCapture",
+    "SpanCapture",
+    "capture_events",
+    "capture_spans",
+    "otel_capture",
+    "span_to_dict",
+]
 
 
 def _plain(value: Any) -> Any:
@@ -87,6 +97,40 @@ def capture_spans(telemetry: Telemetry) -> SpanCapture:
     """Attach a capture to ``telemetry``: it sees exactly what the exporters get, synchronously."""
     capture = SpanCapture()
     telemetry._processor.add_processor(SimpleSpanProcessor(capture))
+    return capture
+
+
+class EventCapture(LogRecordExporter):
+    """An exporter that keeps exported events (after consent and scrubbing) as ``EventView``."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.events: list[EventView] = []
+
+    def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
+        with self._lock:
+            self.events.extend(event_view(r) for r in batch)
+        return LogRecordExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        return None
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+    def names(self) -> list[str]:
+        return [e.name for e in self.events]
+
+
+def capture_events(telemetry: Telemetry) -> EventCapture:
+    """Attach an event capture to ``telemetry``: it sees what the exporters get, synchronously::
+
+    events = capture_events(telemetry)
+    telemetry.record("backup", "restore", metadata={"files": 3})
+    assert events.names() == ["backup.restore"]
+    """
+    capture = EventCapture()
+    telemetry._events.processor.add_exporter(capture)
     return capture
 
 

@@ -32,3 +32,19 @@ def test_console_exporter_prints_one_line_per_event(capsys: pytest.CaptureFixtur
     out = capsys.readouterr().out
     assert "event music.skip [usage] (consolecog) queued=5" in out
     t.shutdown(2)
+
+
+def test_capture_events_sees_scrubbed_consented_events_synchronously(tmp_path: Path) -> None:
+    from otel_discord.testing import capture_events
+
+    t = Telemetry(
+        "capcog", config={"exporters": [], "data_dir": str(tmp_path)}, private_metadata=("ip",)
+    )
+    events = capture_events(t)
+    t.record("backup", "skipped")  # no usage consent yet: not captured
+    t.enable("usage")
+    t.record("backup", "restore", metadata={"files": 3}, private_metadata={"ip": "198.51.100.9"})
+    assert events.names() == ["backup.restore"]
+    assert events.events[0].metadata == {"files": 3}
+    assert events.events[0].private == {"ip": "IP-ADDRESS"}
+    t.shutdown(1)
