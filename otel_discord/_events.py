@@ -109,7 +109,11 @@ def _check_metadata(metadata: Mapping[str, object] | None) -> dict[str, int | fl
     out: dict[str, int | float | bool] = {}
     for key, value in metadata.items():
         _check_name("metadata key", key)
-        if isinstance(value, bool | int):
+        if isinstance(value, bool):
+            out[key] = value
+        elif isinstance(value, int):
+            if not -(2**63) <= value < 2**63:
+                raise EventError(f"metadata[{key!r}] does not fit in 64 bits: {value}")
             out[key] = value
         elif isinstance(value, float):
             if not math.isfinite(value):

@@ -62,6 +62,7 @@ BAD_CALLS: list[tuple[str, tuple[Any, ...], dict[str, Any], str]] = [
     ("string metadata", ("backup", "restore"), {"metadata": {"user": "bob"}}, "is a str"),
     ("None metadata value", ("backup", "restore"), {"metadata": {"n": None}}, "is a NoneType"),
     ("nan metadata", ("backup", "restore"), {"metadata": {"n": math.nan}}, "finite number"),
+    ("huge int metadata", ("backup", "restore"), {"metadata": {"n": 2**64}}, "64 bits"),
     ("bad metadata key", ("backup", "restore"), {"metadata": {"Files Count": 1}}, "metadata key"),
     ("metadata not a dict", ("backup", "restore"), {"metadata": [("n", 1)]}, "must be a dict"),
     ("private not a dict", ("backup", "restore"), {"private_metadata": "x"}, "must be a dict"),
