@@ -48,3 +48,41 @@ def sent_texts() -> list[str]:
     while not dpytest.sent_queue.empty():
         out.append(dpytest.get_message().content)
     return out
+
+
+def slash_interaction(bot: commands.Bot, command: str) -> discord.Interaction[Any]:
+    """A real ``discord.Interaction`` for ``/command`` from dpytest's first member, as the
+    gateway would deliver it (dpytest has no interactions of its own)."""
+    config = dpytest.get_config()
+    channel, member = config.channels[0], config.members[0]
+    assert bot.user is not None
+    payload: Any = {
+        "id": "1",
+        "application_id": str(bot.user.id),
+        "type": 2,
+        "token": "interaction-token",
+        "version": 1,
+        "attachment_size_limit": 8_000_000,
+        "entitlements": [],
+        "authorizing_integration_owners": {},
+        "locale": "en-US",
+        "app_permissions": "0",
+        "guild_id": str(channel.guild.id),
+        "channel_id": str(channel.id),
+        "member": {
+            "user": {
+                "id": str(member.id),
+                "username": member.name,
+                "discriminator": "0001",
+                "avatar": None,
+            },
+            "roles": [],
+            "joined_at": "2020-01-01T00:00:00+00:00",
+            "deaf": False,
+            "mute": False,
+            "permissions": "0",
+            "flags": 0,
+        },
+        "data": {"id": "2", "name": command, "type": 1},
+    }
+    return discord.Interaction(data=payload, state=bot._connection)

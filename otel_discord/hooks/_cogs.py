@@ -40,8 +40,8 @@ def _ids(obj: Any) -> dict[str, Any]:
     channel = getattr(obj, "channel", None)
     user = getattr(obj, "author", None) or getattr(obj, "user", None)
     for key, value in (
-        (A.DISCORD_GUILD_ID, getattr(guild, "id", None)),
-        (A.DISCORD_CHANNEL_ID, getattr(channel, "id", None)),
+        (A.DISCORD_GUILD_ID, getattr(guild, "id", None) or getattr(obj, "guild_id", None)),
+        (A.DISCORD_CHANNEL_ID, getattr(channel, "id", None) or getattr(obj, "channel_id", None)),
         (A.DISCORD_USER_ID, getattr(user, "id", None)),
     ):
         if isinstance(value, int):

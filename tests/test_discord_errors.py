@@ -1,0 +1,406 @@
+"""Cog, hybrid, slash and listener errors: reported once, with the right attributes, at a real
+OTLP receiver; user errors and other authors' errors never; the bot's own handling unchanged."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import discord
+import discord.ext.test as dpytest
+import pytest
+from discord import app_commands
+from discord.ext import commands
+
+from otel_discord import Telemetry
+from tests._backends import GrpcReceiver
+from tests._discord import sent_texts, slash_interaction, start_bot, stop_bot, telemetry_for
+from tests._other_author import OtherAuthorsCog
+
+log = logging.getLogger(__name__)
+#: A bot token shape (synthetic): the scrubber must remove it from breadcrumbs.
+FAKE_TOKEN = "MTA5ODc2NTQzMjEwOTg3NjU0.GaBcDe.abcdefghijklmnopqrstuvwxyz0123456789AB"
+
+
+class Tools(commands.Cog):
+    """A real cog with a handler of its own, as many published cogs have."""
+
+    def __init__(self) -> None:
+        self.handled: list[str] = []
+
+    async def cog_command_error(self, ctx: commands.Context[Any], error: Exception) -> None:
+        self.handled.append(f"cog:{type(error).__name__}")
+
+    @commands.command()
+    async def boom(self, ctx: commands.Context[Any]) -> None:
+        log.warning("about to divide for %s", FAKE_TOKEN)
+        raise ZeroDivisionError("division failed near 192.0.2.7")
+
+    @commands.command()
+    async def greet(self, ctx: commands.Context[Any], name: str) -> None:
+        raise RuntimeError("greeting failed")
+
+    @commands.hybrid_command()
+    async def hboom(self, ctx: commands.Context[Any]) -> None:
+        raise LookupError("hybrid failed")
+
+    @commands.command()
+    async def add(self, ctx: commands.Context[Any], a: int, b: int) -> None:
+        await ctx.send(f"{a + b}")
+
+    @commands.command()
+    @commands.is_owner()
+    async def secret(self, ctx: commands.Context[Any]) -> None:
+        await ctx.send("owner only")
+
+    @commands.command()
+    @commands.cooldown(1, 60, commands.BucketType.user)
+    async def cool(self, ctx: commands.Context[Any]) -> None:
+        await ctx.send("cool")
+
+    @commands.command(enabled=False)
+    async def off(self, ctx: commands.Context[Any]) -> None:
+        await ctx.send("never")
+
+    @app_commands.command()
+    async def sboom(self, interaction: discord.Interaction[Any]) -> None:
+        raise KeyError("slash failed")
+
+    @app_commands.command()
+    @app_commands.checks.has_permissions(administrator=True)
+    async def sadmin(self, interaction: discord.Interaction[Any]) -> None:
+        await interaction.response.send_message("admin")
+
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        if message.content == "crash":
+            raise OSError("listener failed")
+
+
+@pytest.fixture
+async def bot() -> AsyncIterator[commands.Bot]:
+    bot = await start_bot()
+    yield bot
+    await stop_bot(bot)
+
+
+@pytest.fixture
+def telemetry(grpc_receiver: GrpcReceiver) -> Iterator[Telemetry]:
+    telemetry = telemetry_for(grpc_receiver)
+    yield telemetry
+    telemetry.shutdown(2)
+
+
+async def instrumented_tools(bot: commands.Bot, telemetry: Telemetry) -> Tools:
+    cog = telemetry.instrument_cog(Tools(), bot=bot)
+    await bot.add_cog(cog)
+    return cog
+
+
+def reports(receiver: GrpcReceiver, telemetry: Telemetry, name: str) -> list[dict[str, Any]]:
+    assert telemetry.force_flush(5)
+    receiver.received.wait_for_names(name)
+    return [s for s in receiver.received.spans() if s["name"] == name]
+
+
+async def test_prefix_command_error_is_reported_once_with_its_attributes(
+    bot: commands.Bot, telemetry: Telemetry, grpc_receiver: GrpcReceiver
+) -> None:
+    await instrumented_tools(bot, telemetry)
+    with pytest.raises(commands.CommandInvokeError):
+        await dpytest.message("!boom")
+
+    (span,) = reports(grpc_receiver, telemetry, "error ZeroDivisionError")
+    attributes = span["attributes"]
+    assert attributes["discord.kind"] == "prefix"
+    assert attributes["discord.command"] == "boom"
+    assert attributes["discord.cog"] == "Tools"
+    assert attributes["error.type"] == "ZeroDivisionError"
+    assert len(attributes["otel_discord.error.code"]) == 6
+    config = dpytest.get_config()
+    member, channel = config.members[0], config.channels[0]
+    for key, raw in (
+        ("discord.user.id", member.id),
+        ("discord.channel.id", channel.id),
+        ("discord.guild.id", channel.guild.id),
+    ):
+        assert attributes[key].startswith("DISCORD-ID-") or attributes[key] != str(raw)
+        assert str(raw) not in str(attributes[key])
+    (exception,) = [e for e in span["events"] if e["name"] == "exception"]
+    assert exception["attributes"]["exception.type"] == "ZeroDivisionError"  # unwrapped
+    assert exception["attributes"]["exception.message"] == "division failed near IP-ADDRESS"
+    assert "in boom" in exception["attributes"]["exception.stacktrace"]
+    assert span["status"]["code"] == 2
+
+
+async def test_cog_handler_and_global_handlers_still_run_in_order(
+    bot: commands.Bot, telemetry: Telemetry
+) -> None:
+    order: list[str] = []
+
+    async def global_listener(ctx: commands.Context[Any], error: Exception) -> None:
+        order.append(f"global:{type(error).__name__}")
+
+    bot.add_listener(global_listener, "on_command_error")
+    cog = await instrumented_tools(bot, telemetry)
+    with pytest.raises(commands.CommandInvokeError):
+        await dpytest.message("!boom")
+    await dpytest.run_all_events()
+    assert cog.handled == ["cog:CommandInvokeError"]
+    assert order == ["global:CommandInvokeError"]
+    assert len(telemetry.errors.buffer) == 1
+
+
+async def test_hybrid_command_error_is_reported_as_hybrid_with_the_original_exception(
+    bot: commands.Bot, telemetry: Telemetry, grpc_receiver: GrpcReceiver
+) -> None:
+    await instrumented_tools(bot, telemetry)
+    with pytest.raises(commands.CommandInvokeError):
+        await dpytest.message("!hboom")
+
+    (span,) = reports(grpc_receiver, telemetry, "error LookupError")
+    assert span["attributes"]["discord.kind"] == "hybrid"
+    assert span["attributes"]["discord.command"] == "hboom"
+    assert span["events"][0]["attributes"]["exception.message"] == "hybrid failed"
+
+
+async def test_slash_command_error_is_reported_as_slash_and_the_tree_handler_still_runs(
+    bot: commands.Bot, telemetry: Telemetry, grpc_receiver: GrpcReceiver
+) -> None:
+    tree_errors: list[BaseException] = []
+
+    @bot.tree.error
+    async def on_tree_error(
+        interaction: discord.Interaction[Any], error: app_commands.AppCommandError
+    ) -> None:
+        tree_errors.append(error)
+
+    await instrumented_tools(bot, telemetry)
+    await bot.tree._call(slash_interaction(bot, "sboom"))
+
+    (span,) = reports(grpc_receiver, telemetry, "error KeyError")
+    attributes = span["attributes"]
+    assert attributes["discord.kind"] == "slash"
+    assert attributes["discord.command"] == "sboom"
+    assert attributes["discord.cog"] == "Tools"
+    assert "discord.guild.id" in attributes and "discord.user.id" in attributes
+    assert [type(e).__name__ for e in tree_errors] == ["CommandInvokeError"]
+
+
+async def test_listener_error_of_an_instrumented_cog_is_reported(
+    bot: commands.Bot, telemetry: Telemetry, grpc_receiver: GrpcReceiver
+) -> None:
+    await instrumented_tools(bot, telemetry)
+    await dpytest.message("crash")
+    await dpytest.run_all_events()
+
+    (span,) = reports(grpc_receiver, telemetry, "error OSError")
+    assert span["attributes"]["discord.kind"] == "listener"
+    assert span["attributes"]["discord.listener"] == "on_message"
+    assert span["attributes"]["discord.cog"] == "Tools"
+
+
+async def test_listener_error_of_another_package_is_not_reported(
+    bot: commands.Bot, telemetry: Telemetry, grpc_receiver: GrpcReceiver
+) -> None:
+    class Mine(commands.Cog):
+        @commands.Cog.listener("on_message")
+        async def mine(self, message: discord.Message) -> None:
+            if message.content == "my crash":
+                raise ValueError("my bug")
+
+    telemetry.instrument_bot(bot, packages=[__name__])
+    await bot.add_cog(Mine())
+    await bot.add_cog(OtherAuthorsCog())
+    await dpytest.message("other crash")
+    await dpytest.message("my crash")
+    await dpytest.run_all_events()
+
+    (span,) = reports(grpc_receiver, telemetry, "error ValueError")
+    assert span["attributes"]["discord.listener"] == "on_message"
+    names = [s["name"] for s in grpc_receiver.received.spans()]
+    assert names == ["error ValueError"]
+    assert [r.span.name for r in telemetry.errors.buffer] == ["error ValueError"]
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("!add one 2", commands.BadArgument),
+        ("!add 1", commands.MissingRequiredArgument),
+        ("!secret", commands.NotOwner),
+        ("!nosuchcommand", commands.CommandNotFound),
+        ("!off", commands.DisabledCommand),
+    ],
+)
+async def test_user_errors_are_not_reported(
+    bot: commands.Bot,
+    telemetry: Telemetry,
+    grpc_receiver: GrpcReceiver,
+    content: str,
+    expected: type[Exception],
+) -> None:
+    bot.owner_id = 1  # nobody in the test guild owns the bot
+    await instrumented_tools(bot, telemetry)
+    with pytest.raises(expected):
+        await dpytest.message(content)
+    assert telemetry.force_flush(5)
+    assert list(telemetry.errors.buffer) == []
+    assert grpc_receiver.received.spans() == []
+
+
+async def test_cooldown_is_a_user_error_and_not_reported(
+    bot: commands.Bot, telemetry: Telemetry
+) -> None:
+    await instrumented_tools(bot, telemetry)
+    await dpytest.message("!cool")
+    with pytest.raises(commands.CommandOnCooldown):
+        await dpytest.message("!cool")
+    assert list(telemetry.errors.buffer) == []
+
+
+async def test_slash_check_failure_is_a_user_error_and_not_reported(
+    bot: commands.Bot, telemetry: Telemetry
+) -> None:
+    seen: list[BaseException] = []
+
+    @bot.tree.error
+    async def on_tree_error(
+        interaction: discord.Interaction[Any], error: app_commands.AppCommandError
+    ) -> None:
+        seen.append(error)
+
+    await instrumented_tools(bot, telemetry)
+    await bot.tree._call(slash_interaction(bot, "sadmin"))
+    assert [type(e) for e in seen] == [app_commands.MissingPermissions]
+    assert list(telemetry.errors.buffer) == []
+
+
+async def test_the_user_error_list_is_configurable(bot: commands.Bot, telemetry: Telemetry) -> None:
+    telemetry.errors.user_errors = ()
+    await instrumented_tools(bot, telemetry)
+    with pytest.raises(commands.BadArgument):
+        await dpytest.message("!add one 2")
+    (report,) = telemetry.errors.buffer
+    assert report.span.attributes is not None
+    assert report.span.attributes["error.type"] == "BadArgument"
+
+
+async def test_report_never_carries_message_content_or_argument_values(
+    bot: commands.Bot, telemetry: Telemetry, grpc_receiver: GrpcReceiver
+) -> None:
+    await instrumented_tools(bot, telemetry)
+    with pytest.raises(commands.CommandInvokeError):
+        await dpytest.message("!greet Zanzibarquux")
+    reports(grpc_receiver, telemetry, "error RuntimeError")
+    raw = b"".join(grpc_receiver.received.raw)
+    assert b"Zanzibarquux" not in raw
+    assert b"!greet" not in raw
+
+
+async def test_breadcrumbs_are_the_last_log_records_of_the_cogs_loggers_scrubbed(
+    bot: commands.Bot, grpc_receiver: GrpcReceiver
+) -> None:
+    telemetry = telemetry_for(grpc_receiver, breadcrumbs=2)
+    await instrumented_tools(bot, telemetry)
+    logging.getLogger("discord.ext.commands").warning("not the reporter's logger")
+    log.warning("first of mine")
+    log.warning("second of mine")
+    with pytest.raises(commands.CommandInvokeError):
+        await dpytest.message("!boom")
+
+    (span,) = reports(grpc_receiver, telemetry, "error ZeroDivisionError")
+    crumbs = [e["attributes"] for e in span["events"] if e["name"] == "breadcrumb"]
+    assert [c["otel_discord.breadcrumb.message"] for c in crumbs] == [
+        "second of mine",
+        "about to divide for BOT-TOKEN",
+    ]
+    assert crumbs[0]["otel_discord.breadcrumb.logger"] == __name__
+    assert FAKE_TOKEN.encode() not in b"".join(grpc_receiver.received.raw)
+    telemetry.shutdown(2)
+
+
+async def test_identical_errors_are_limited_per_window_and_the_next_says_how_many_were_dropped(
+    bot: commands.Bot, grpc_receiver: GrpcReceiver
+) -> None:
+    telemetry = telemetry_for(grpc_receiver, error_limit=2, error_window=0.3)
+    await instrumented_tools(bot, telemetry)
+    for _ in range(5):
+        with pytest.raises(commands.CommandInvokeError):
+            await dpytest.message("!boom")
+    assert len(telemetry.errors.buffer) == 2
+    await asyncio.sleep(0.35)
+    with pytest.raises(commands.CommandInvokeError):
+        await dpytest.message("!boom")
+
+    assert telemetry.force_flush(5)
+    spans = grpc_receiver.received.wait_for(
+        lambda spans: sum(s["name"] == "error ZeroDivisionError" for s in spans) >= 3
+    )
+    suppressed = [s["attributes"].get("otel_discord.error.suppressed") for s in spans]
+    assert suppressed == [None, None, 3]
+    telemetry.shutdown(2)
+
+
+async def test_replies_and_handlers_are_identical_with_and_without_instrumentation(
+    grpc_receiver: GrpcReceiver,
+) -> None:
+    script = ["!add 2 3", "!add x 1", "!boom", "!cool", "!cool", "hello", "!hboom"]
+
+    async def run(instrument: bool) -> tuple[list[str], list[str], list[str]]:
+        bot = await start_bot()
+        telemetry = telemetry_for(grpc_receiver)
+        seen: list[str] = []
+
+        async def global_listener(ctx: commands.Context[Any], error: Exception) -> None:
+            seen.append(type(error).__name__)
+
+        bot.add_listener(global_listener, "on_command_error")
+        cog = Tools()
+        if instrument:
+            telemetry.instrument_cog(cog, bot=bot)
+            telemetry.instrument_bot(bot, packages=[__name__])
+        await bot.add_cog(cog)
+        for content in script:
+            try:
+                await dpytest.message(content)
+            except commands.CommandError as exc:
+                seen.append(f"raised:{type(exc).__name__}")
+        await dpytest.run_all_events()
+        replies = sent_texts()
+        await stop_bot(bot)
+        telemetry.shutdown(2)
+        return replies, cog.handled, seen
+
+    plain = await run(instrument=False)
+    instrumented = await run(instrument=True)
+    assert plain == instrumented
+    assert plain[0] == ["5", "cool"]
+
+
+async def test_command_spans_are_off_by_default(
+    bot: commands.Bot, telemetry: Telemetry, grpc_receiver: GrpcReceiver
+) -> None:
+    await instrumented_tools(bot, telemetry)
+    await dpytest.message("!add 2 3")
+    assert telemetry.force_flush(5)
+    assert grpc_receiver.received.spans() == []
+
+
+async def test_command_span_when_enabled_carries_duration_and_names_only(
+    bot: commands.Bot, grpc_receiver: GrpcReceiver
+) -> None:
+    telemetry = telemetry_for(grpc_receiver, command_spans=True)
+    await instrumented_tools(bot, telemetry)
+    await dpytest.message("!add 40 2")
+
+    (span,) = reports(grpc_receiver, telemetry, "command add")
+    assert span["attributes"] == {
+        "discord.kind": "prefix",
+        "discord.command": "add",
+        "discord.cog": "Tools",
+    }
+    assert b"40" not in b"".join(grpc_receiver.received.raw).split(b"command add")[1][:200]
+    telemetry.shutdown(2)
