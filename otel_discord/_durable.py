@@ -179,6 +179,14 @@ class DurableQueue:
         out.sort(key=lambda e: e.path.name)
         return out
 
+    def has_entries(self) -> bool:
+        """Whether anything is queued (stops at the first entry: cheap on a long queue)."""
+        try:
+            with os.scandir(self.directory) as it:
+                return any(e.name.endswith(_SUFFIX) and not e.name.startswith(".") for e in it)
+        except OSError:
+            return False
+
     def put(self, kind: str, category: str, payload: bytes) -> bool:
         """Queue one encoded request; enforce the bounds (oldest out first). True if stored."""
         if kind not in KINDS:
@@ -323,7 +331,7 @@ class DurableDelivery:
 
     def resume(self) -> None:
         """Start draining if anything is queued (called when a reporter starts)."""
-        if self.queue.entries():
+        if self.queue.has_entries():
             self._ensure_thread()
 
     def wake(self) -> None:
@@ -352,7 +360,7 @@ class DurableDelivery:
             if remaining == 0:
                 with self._thread_lock:
                     # Leave only if nothing was queued meanwhile; put() wakes a new thread.
-                    if not self.queue.entries():
+                    if not self.queue.has_entries():
                         self._thread = None
                         return
             self._wake.wait(self.retry_interval)
@@ -408,7 +416,7 @@ class DurableDelivery:
         return DurableLogExporter(inner, self)
 
     def after_export(self, ok: bool) -> None:
-        if ok and self.queue.entries():
+        if ok and self.queue.has_entries():
             self.wake()
         elif not ok:
             self._ensure_thread()

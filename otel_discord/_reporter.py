@@ -367,6 +367,12 @@ class Reporter:
         was sent now (a call without consent can be repeated once the owner opts in)."""
         return self._events.started(cogs)
 
+    @property
+    def private_metadata_keys(self) -> frozenset[str]:
+        """The ``private_metadata`` keys this reporter may export (its allowlist, declared in
+        code); status and "what is sent" output list them for the owner."""
+        return self._events.allowlist
+
     def queue_status(self) -> QueueStats | None:
         """The disk queue of error reports and events waiting for the OTLP backend: entries,
         bytes, and how many batches were dropped (oldest first, expired, consent withdrawn) or

@@ -134,16 +134,26 @@ def test_private_metadata_outside_the_allowlist_never_reaches_the_receiver(
     t.shutdown(2)
 
 
-def test_allowlist_given_to_the_constructor_exports_those_keys(
+def test_allowlist_given_to_the_constructor_adds_to_the_class_allowlist(
     grpc_receiver: GrpcReceiver,
 ) -> None:
-    t = _telemetry(grpc_receiver, "allow-kw", private_metadata=("guild.size",))
+    t = AllowlistingTelemetry(
+        "allow-kw",
+        config={
+            "exporters": ["otlp"],
+            "otlp_endpoint": grpc_receiver.endpoint,
+            "otlp_protocol": "grpc",
+            "schedule_delay": 0.05,
+        },
+        private_metadata=("guild.size",),
+    )
+    assert t.private_metadata_keys == {"locale", "guild.size"}
     t.enable("usage")
-    t.record("setup", "done", private_metadata={"guild.size": "large", "locale": "fr"})
+    t.record("setup", "done", private_metadata={"guild.size": "large", "theme": "dark"})
     assert t.force_flush(5)
     (record,) = grpc_receiver.received.wait_for_logs(lambda r: len(r) >= 1)
     assert record["attributes"][EVENT_PRIVATE_PREFIX + "guild.size"] == "large"
-    assert EVENT_PRIVATE_PREFIX + "locale" not in record["attributes"]
+    assert EVENT_PRIVATE_PREFIX + "theme" not in record["attributes"]
     t.shutdown(2)
 
 
