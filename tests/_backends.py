@@ -235,6 +235,10 @@ class HttpReceiver:
                     body = gzip.decompress(body)
                 elif encoding == "deflate":
                     body = zlib.decompress(body)
+                elif encoding == "br":  # sentry-sdk's envelopes when Brotli is installed
+                    import brotli
+
+                    body = brotli.decompress(body)
                 if outer.delay:
                     time.sleep(outer.delay)
                 headers = {k.lower(): v for k, v in self.headers.items()}

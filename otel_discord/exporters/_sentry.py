@@ -146,6 +146,9 @@ class SentryExporter(SpanExporter):
         self.gate = gate
         self.packages = frozenset({package_name(reporter), *config.sentry_in_app})
         self.dropped_unscrubbable = 0
+        # The batch processor never calls an exporter's force_flush, so ``export`` itself waits
+        # (in the processor's worker thread, never the event loop) until its events went out.
+        self.flush_timeout = min(config.otlp_timeout, CLOSE_TIMEOUT)
         self._lock = threading.Lock()
         self._closed = False
         self.client: sentry_sdk.Client = sentry_sdk.Client(
@@ -184,6 +187,7 @@ class SentryExporter(SpanExporter):
             session_mode="application",
         )
         self.client.capture_session(self.session)
+        self._send_sessions()
         self.otlp: SpanExporter | None = None
         if config.sentry_traces:
             from otel_discord.exporters._registry import make_otlp_exporter
@@ -200,17 +204,27 @@ class SentryExporter(SpanExporter):
             log.warning("otel_discord: dropped a Sentry event that could not be scrubbed (%s)", exc)
             return None
 
+    def _send_sessions(self) -> None:
+        flusher = getattr(self.client, "session_flusher", None)
+        if flusher is not None:
+            flusher.flush()  # hand pending session updates to the transport now, not in 60 s
+
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         if self._closed:
             return SpanExportResult.FAILURE
-        # Errors first: capturing only queues them for the transport's own worker thread.
+        # Errors first: capturing queues them for the transport's own worker thread (bounded
+        # queue; it honours 429 Retry-After and drops what the backend refuses).
+        captured = 0
         for event in exception_events(spans, self.packages):
             try:
-                sent = self.client.capture_event(cast("Event", event), scope=self.scope)
-                if sent and self.session:
-                    self.session.update(errors=self.session.errors + 1)
+                if self.client.capture_event(cast("Event", event), scope=self.scope):
+                    captured += 1
             except Exception:
                 log.warning("otel_discord: could not queue a Sentry event", exc_info=True)
+        if captured:
+            if self.session is not None:
+                self.session.update(errors=self.session.errors + captured)
+            self.client.flush(timeout=self.flush_timeout)
         if self.otlp is None:
             return SpanExportResult.SUCCESS
         return self.otlp.export(spans)
@@ -225,11 +239,13 @@ class SentryExporter(SpanExporter):
                 return
             self._closed = True
         session, self.session = self.session, None
-        if session is not None and self.gate():
+        allowed = self.gate()
+        if session is not None and allowed:
             session.close()
             self.client.capture_session(session)
         try:
-            self.client.close(timeout=CLOSE_TIMEOUT)
+            # Consent withdrawn: nothing more leaves, not even the session's end.
+            self.client.close(timeout=CLOSE_TIMEOUT if allowed else 0.0)
         finally:
             if self.otlp is not None:
                 self.otlp.shutdown()
