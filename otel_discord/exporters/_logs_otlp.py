@@ -17,7 +17,7 @@ from opentelemetry.sdk._logs.export import LogRecordExporter
 
 from otel_discord._durable import DurableDelivery, DurableQueue, Sender
 from otel_discord.config import TelemetryConfig
-from otel_discord.exporters._registry import CLIENT_HEADER, otlp_traces_url
+from otel_discord.exporters._registry import CLIENT_HEADER, only_own_headers, otlp_traces_url
 
 __all__ = [
     "durable_delivery",
@@ -59,7 +59,10 @@ def make_otlp_log_exporter(
         OTLPLogExporter as HttpLogExporter,
     )
 
-    return HttpLogExporter(endpoint=url, headers=all_headers, timeout=timeout)
+    # The HTTP exporter merges the host's OTEL_EXPORTER_OTLP_*HEADERS in: strip them.
+    return only_own_headers(
+        HttpLogExporter(endpoint=url, headers=all_headers, timeout=timeout), all_headers
+    )
 
 
 #: Answers after which a queued batch is tried again; any other 4xx refuses it for good. A

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, MutableMapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from opentelemetry.sdk.trace.export import SpanExporter
@@ -22,8 +22,8 @@ if TYPE_CHECKING:
 
 ExporterFactory = Callable[[], SpanExporter]
 
-#: Always sent with OTLP requests. It also stops the OTLP exporters from falling back to the
-#: process-wide ``OTEL_EXPORTER_OTLP_HEADERS`` when this reporter has no headers of its own.
+#: Always sent with OTLP requests. It also stops the gRPC exporter from falling back to the
+#: process-wide ``OTEL_EXPORTER_OTLP_HEADERS`` (the HTTP one needs :func:`only_own_headers`).
 CLIENT_HEADER = ("x-otel-discord-version", __version__)
 
 
@@ -64,7 +64,39 @@ def make_otlp_exporter(
         OTLPSpanExporter as HttpExporter,
     )
 
-    return HttpExporter(endpoint=url, headers=all_headers, timeout=timeout)
+    return only_own_headers(
+        HttpExporter(endpoint=url, headers=all_headers, timeout=timeout), all_headers
+    )
+
+
+E = TypeVar("E")
+
+
+def only_own_headers(exporter: E, headers: Mapping[str, str]) -> E:
+    """Strip headers an OTLP/HTTP exporter merged in from ``OTEL_EXPORTER_OTLP_*HEADERS``.
+
+    Since opentelemetry-exporter-otlp 1.4x the HTTP exporters merge the process-wide header
+    variables into the headers they are given. Those belong to the host bot (its credentials for
+    its own collector) and must not travel to this reporter's endpoint; when the operator's
+    variables are meant for this reporter, ``load_config`` already put them in ``headers``.
+    """
+    own = {k.lower() for k in headers}
+    holders = [getattr(getattr(exporter, "_client", None), "_headers", None)]
+    holders.append(getattr(exporter, "_headers", None))  # older exporter versions
+    holders.append(getattr(getattr(exporter, "_session", None), "headers", None))
+    for held in holders:
+        if not isinstance(held, MutableMapping):
+            continue
+        for key in list(held):
+            if key.lower() not in own and key.lower() not in _TRANSPORT_HEADERS:
+                del held[key]
+    return exporter
+
+
+#: Headers the exporter sets itself (kept when stripping the host's).
+_TRANSPORT_HEADERS = frozenset(
+    {"content-type", "content-encoding", "user-agent", "accept", "accept-encoding", "connection"}
+)
 
 
 def _file_path(config: TelemetryConfig, reporter: str) -> Path:
