@@ -1,0 +1,321 @@
+"""The ``otel-discord`` command, run as a subprocess against a temporary data dir (the autouse
+fixture points ``OTEL_DISCORD_DATA_DIR`` at it) and, for the demo, real OTLP receivers."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from otel_discord import JsonConsentStore, Telemetry
+from otel_discord.cli import main
+from tests._backends import GrpcReceiver, HttpReceiver
+from tests._bugsink import Bugsink
+
+# Synthetic secrets with the real shapes.
+SNOWFLAKE = "877633890372550677"
+IP = "203.0.113.7"
+INVITE = "discord.gg/aBcD123"
+
+
+def run(
+    *args: str, stdin: str | None = None, env: dict[str, str] | None = None, timeout: float = 60
+):
+    return subprocess.run(
+        [sys.executable, "-m", "otel_discord", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def data_dir() -> Path:
+    return Path(os.environ["OTEL_DISCORD_DATA_DIR"])
+
+
+def stored(reporter: str) -> dict[str, object]:
+    data: dict[str, object] = json.loads(
+        JsonConsentStore(data_dir()).path(reporter).read_text(encoding="utf-8")
+    )
+    return data
+
+
+def assert_one_line_error(stderr: str) -> None:
+    assert "Traceback" not in stderr
+    assert len(stderr.strip().splitlines()) == 1, stderr
+
+
+# -- consent ----------------------------------------------------------------------------------
+
+
+def test_enable_turns_on_errors_in_the_store_a_bot_reads() -> None:
+    result = run("enable", "mycog")
+    assert result.returncode == 0, result.stderr
+    telemetry = Telemetry("mycog", config={"exporters": []})
+    try:
+        assert telemetry.allows("errors")
+        assert not telemetry.allows("usage")
+    finally:
+        telemetry.shutdown(1)
+
+
+def test_enable_usage_flag_switches_only_usage() -> None:
+    assert run("enable", "mycog", "--usage").returncode == 0
+    record = stored("mycog")
+    assert (record["errors"], record["usage"]) == (False, True)
+
+
+def test_disable_withdraws_every_category_by_default() -> None:
+    run("enable", "mycog", "--errors", "--usage")
+    result = run("disable", "mycog")
+    assert result.returncode == 0, result.stderr
+    record = stored("mycog")
+    assert (record["errors"], record["usage"]) == (False, False)
+    assert "errors off, usage off" in result.stdout
+
+
+def test_data_dir_option_overrides_the_environment(tmp_path: Path) -> None:
+    other = tmp_path / "elsewhere"
+    assert run("enable", "mycog", "--data-dir", str(other)).returncode == 0
+    assert (other / "consent" / "mycog.json").is_file()
+    assert not JsonConsentStore(data_dir()).path("mycog").exists()
+
+
+def test_reset_id_gives_a_new_install_id_and_keeps_consent() -> None:
+    run("enable", "mycog")
+    before = stored("mycog")
+    result = run("reset-id", "mycog")
+    after = stored("mycog")
+    assert result.returncode == 0, result.stderr
+    assert after["install_id"] != before["install_id"]
+    assert str(after["install_id"]) in result.stdout
+    assert after["errors"] is True
+    assert after["secret"] == before["secret"]
+
+
+def test_status_shows_consent_install_id_exporters_and_where_it_is_stored() -> None:
+    run("enable", "mycog")
+    result = run(
+        "status",
+        "mycog",
+        env={"OTEL_DISCORD_EXPORTERS": "otlp", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9"},
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "errors       on" in out
+    assert "usage        off" in out
+    assert str(stored("mycog")["install_id"]) in out
+    assert str(JsonConsentStore(data_dir()).path("mycog")) in out
+    assert "otlp (from environment variable OTEL_DISCORD_EXPORTERS)" in out
+    assert "http://127.0.0.1:9/v1/traces" in out
+    assert "kill switch    none" in out
+
+
+def test_status_never_prints_the_install_secret() -> None:
+    run("enable", "mycog")
+    result = run("status")
+    assert str(stored("mycog")["secret"]) not in result.stdout
+
+
+def test_status_names_the_active_kill_switch() -> None:
+    result = run("status", env={"DO_NOT_TRACK": "1"})
+    assert result.returncode == 0
+    assert "kill switch    DO_NOT_TRACK is set: nothing is sent" in result.stdout
+
+
+def test_status_of_an_unknown_reporter_creates_no_record() -> None:
+    result = run("status", "ghost")
+    assert result.returncode == 0
+    assert "no record yet" in result.stdout
+    assert not JsonConsentStore(data_dir()).path("ghost").exists()
+
+
+def test_status_lists_every_reporter_without_an_argument() -> None:
+    run("enable", "alpha")
+    run("disable", "beta")
+    out = run("status").stdout
+    assert "reporter alpha" in out and "reporter beta" in out
+
+
+def test_status_reports_a_corrupt_record_as_off() -> None:
+    path = JsonConsentStore(data_dir()).path("mycog")
+    path.parent.mkdir(parents=True)
+    path.write_text("{not json", encoding="utf-8")
+    result = run("status", "mycog")
+    assert result.returncode == 0
+    assert "corrupt" in result.stdout and "telemetry stays off" in result.stdout
+
+
+# -- check-config -----------------------------------------------------------------------------
+
+
+def test_check_config_lists_every_problem_with_its_key_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "telemetry.toml"
+    path.write_text(
+        "[otel_discord]\n"
+        'exporters = ["console", "pigeon"]\n'
+        'otlp_protocol = "udp"\n'
+        'otlp_endpiont = "http://127.0.0.1:4318"\n'
+        "sampler_arg = 0.5\n"
+        "error_limit = 0\n",
+        encoding="utf-8",
+    )
+    result = run("check-config", str(path))
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert [line.split(": ")[0:2] for line in lines] == [
+        [f"{path}:2", "exporters"],
+        [f"{path}:3", "otlp_protocol"],
+        [f"{path}:4", "otlp_endpiont"],
+        [f"{path}:6", "error_limit"],
+    ]
+    assert "did you mean otlp_endpoint?" in lines[2]
+    assert "allowed: grpc or http/protobuf" in lines[1]
+    assert "4 problems" in result.stderr
+
+
+def test_check_config_reports_rules_across_keys(tmp_path: Path) -> None:
+    path = tmp_path / "telemetry.toml"
+    path.write_text('sampler = "always_on"\nexporters = ["sentry"]\n', encoding="utf-8")
+    result = run("check-config", str(path))
+    assert result.returncode == 1
+    assert result.stdout.startswith(f"{path}:2: sentry_dsn: needs a Sentry DSN")
+
+
+def test_check_config_reports_a_toml_syntax_error_with_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "telemetry.toml"
+    path.write_text('sampler = "always_on"\nexporters = console\n', encoding="utf-8")
+    result = run("check-config", str(path))
+    assert result.returncode == 1
+    assert result.stdout.startswith(f"{path}:2: (syntax): invalid TOML")
+
+
+def test_check_config_accepts_a_valid_file(tmp_path: Path) -> None:
+    path = tmp_path / "telemetry.toml"
+    path.write_text(
+        'exporters = ["otlp"]\notlp_endpoint = "http://127.0.0.1:4318"\nsampler_arg = 0.5\n',
+        encoding="utf-8",
+    )
+    result = run("check-config", str(path))
+    assert result.returncode == 0, result.stdout
+    assert result.stdout.strip() == f"{path}: OK (3 keys)"
+
+
+def test_check_config_on_a_missing_file_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    result = run("check-config", str(tmp_path / "absent.toml"))
+    assert result.returncode == 1
+    assert_one_line_error(result.stderr)
+    assert "absent.toml: no such file" in result.stderr
+
+
+# -- scrub ------------------------------------------------------------------------------------
+
+
+def test_scrub_prints_scrubbed_stdin_and_the_rules_that_fired() -> None:
+    text = f"user {SNOWFLAKE} from {IP} posted {INVITE}\nnothing here\n"
+    result = run("scrub", stdin=text)
+    assert result.returncode == 0
+    assert SNOWFLAKE not in result.stdout and IP not in result.stdout
+    assert "INVITE" in result.stdout and "IP-ADDRESS" in result.stdout
+    assert result.stdout.endswith("nothing here\n")
+    assert result.stderr.strip() == "rules fired: discord_id x1, invite x1, ip_address x1"
+
+
+def test_scrub_reads_a_file_and_says_when_no_rule_fired(tmp_path: Path) -> None:
+    path = tmp_path / "bot.log"
+    path.write_text("loop refreshed 12 feeds\n", encoding="utf-8")
+    result = run("scrub", str(path))
+    assert result.stdout == "loop refreshed 12 feeds\n"
+    assert result.stderr.strip() == "rules fired: none"
+
+
+def test_scrub_key_option_applies_key_rules() -> None:
+    result = run("scrub", "--key", "api_key", stdin="sk-live-0123456789\n")
+    assert result.stdout == "REDACTED\n"
+    assert "secret_key x1" in result.stderr
+
+
+# -- conventions ------------------------------------------------------------------------------
+
+
+def test_a_missing_argument_is_a_usage_error_with_exit_2() -> None:
+    result = run("enable")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "REPORTER" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "command", ["status", "enable", "disable", "reset-id", "check-config", "scrub", "demo"]
+)
+def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main([command, "--help"])
+    assert exited.value.code == 0
+    assert f"usage: otel-discord {command}" in capsys.readouterr().out
+
+
+def test_a_bad_environment_value_is_one_line_and_exit_1() -> None:
+    result = run("status", env={"OTEL_DISCORD_EXPORTERS": "pigeon"})
+    assert result.returncode == 1
+    assert_one_line_error(result.stderr)
+    assert "exporters" in result.stderr and "OTEL_DISCORD_EXPORTERS" in result.stderr
+
+
+# -- demo -------------------------------------------------------------------------------------
+
+
+def test_demo_prints_spans_and_a_summary_to_the_console() -> None:
+    result = run("demo", "--iterations", "3")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "loop refresh_forecasts" in out and "command radar" in out
+    assert "Summary" in out
+    assert "loop:       3 iterations, 1 failed" in out
+    assert "sent to:    console" in out
+    assert IP not in out  # the failing command's message, scrubbed before the console
+
+
+@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
+def test_demo_spans_reach_a_real_otlp_receiver(
+    protocol: str, http_receiver: HttpReceiver, grpc_receiver: GrpcReceiver
+) -> None:
+    receiver = http_receiver if protocol == "http/protobuf" else grpc_receiver
+    result = run("demo", "--otlp", receiver.endpoint, "--protocol", protocol, "--iterations", "3")
+    assert result.returncode == 0, result.stderr
+    spans = receiver.received.wait_for_names(
+        "loop refresh_forecasts", "command forecast", "command radar", timeout=5
+    )
+    loops = [s for s in spans if s["name"] == "loop refresh_forecasts"]
+    assert len(loops) == 3
+    failed = [s for s in loops if s["attributes"].get("error.type") == "DemoFailure"]
+    assert len(failed) == 1
+    assert [e["name"] for e in failed[0]["events"]] == ["exception"]
+    assert all(s["resource"]["service.name"] == "otel-discord-demo" for s in spans)
+    assert "otlp" in result.stdout.split("Summary")[1]
+    assert "discord.loop.iteration" not in result.stdout  # no console tree unless asked
+
+
+def test_demo_reports_errors_to_a_real_sentry_server(bugsink: Bugsink) -> None:
+    # bugsink stores errors only: no OTLP traces endpoint behind its DSN.
+    result = run(
+        "demo",
+        "--sentry-dsn",
+        bugsink.dsn("C"),
+        "--iterations",
+        "3",
+        env={"OTEL_DISCORD_SENTRY_TRACES": "false"},
+    )
+    assert result.returncode == 0, result.stderr
+    events = [json.dumps(e) for e in bugsink.events("C")]
+    demo = [e for e in events if "DemoFailure" in e]
+    assert any("tile server timed out" in e for e in demo)
+    assert any("radar feed IP-ADDRESS" in e for e in demo)
+    assert not any(IP in e for e in demo)
+    assert "sentry" in result.stdout.split("Summary")[1]
