@@ -30,7 +30,7 @@ def run(
         input=stdin,
         capture_output=True,
         text=True,
-        timeout=timeout,
+        timeout=60,
         env={**os.environ, **(env or {})},
     )
 
