@@ -3,6 +3,7 @@ receivers over real sockets (gRPC and HTTP/protobuf). Everything binds 127.0.0.1
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import socket
@@ -312,6 +313,46 @@ class ListeningSocket:
     def close(self) -> None:
         self._stop.set()
         self._thread.join(2)
+        self.sock.close()
+
+
+class SilentServer:
+    """Accepts TCP connections and reads whatever comes, but never answers and never closes until
+    stopped: a collector that hangs."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.1)
+        self.port = int(self.sock.getsockname()[1])
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.connections = 0
+        self.bytes = 0
+        self._open: list[socket.socket] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                pass
+            else:
+                self.connections += 1
+                conn.setblocking(False)
+                self._open.append(conn)
+            for conn in self._open:
+                with contextlib.suppress(OSError):
+                    self.bytes += len(conn.recv(65536))
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        for conn in self._open:
+            conn.close()
         self.sock.close()
 
 
