@@ -501,7 +501,7 @@ FIELDS: tuple[ConfigField, ...] = (
     ConfigField(
         "sentry_dsn",
         _parse_dsn,
-        "a Sentry DSN, https://<key>@<host>/<project id>",
+        "a Sentry DSN: https://PUBLIC_KEY@HOST/PROJECT_ID",
         None,
         "DSN of the `sentry` exporter. Read only from here or `OTEL_DISCORD_SENTRY_DSN`, never "
         "from `SENTRY_DSN` (that one belongs to the host bot).",
