@@ -1,0 +1,256 @@
+"""The Reporter core: consent switches effective at once, queued spans dropped on disable,
+fail-closed scrubbing, and every string of a span scrubbed before it leaves."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import pytest
+from opentelemetry import trace
+
+from otel_discord import JsonConsentStore, Rule, Scrubber, Telemetry
+from otel_discord.scrubbing import Counts, default_rules
+from otel_discord.testing import capture_spans
+from tests._backends import HttpReceiver
+
+
+def reporter(endpoint: str, scrubber: Scrubber | None = None, **config: Any) -> Telemetry:
+    return Telemetry(
+        "rep-cog",
+        config={
+            "exporters": ["otlp"],
+            "otlp_endpoint": endpoint,
+            "schedule_delay": 0.01,
+            "otlp_timeout": 2.0,
+            **config,
+        },
+        scrubber=scrubber,
+    )
+
+
+def settle() -> None:
+    time.sleep(0.2)  # long enough for a (wrong) batch to go out with schedule_delay=0.01
+
+
+def test_enable_is_effective_immediately(http_receiver: HttpReceiver) -> None:
+    telemetry = reporter(http_receiver.endpoint)
+    with telemetry.span("before"):
+        pass
+    telemetry.enable()
+    with telemetry.span("after"):
+        pass
+    telemetry.force_flush(5)
+    spans = http_receiver.received.wait_for_names("after")
+    assert [s["name"] for s in spans] == ["after"]
+    telemetry.shutdown(2)
+
+
+def test_disable_is_effective_immediately(http_receiver: HttpReceiver) -> None:
+    telemetry = reporter(http_receiver.endpoint)
+    telemetry.enable()
+    with telemetry.span("sent"):
+        pass
+    telemetry.force_flush(5)
+    http_receiver.received.wait_for_names("sent")
+    telemetry.disable()
+    assert not telemetry.enabled
+    with telemetry.span("not-sent"):
+        pass
+    telemetry.force_flush(5)
+    settle()
+    assert [s["name"] for s in http_receiver.received.spans()] == ["sent"]
+    telemetry.shutdown(2)
+
+
+def test_disable_drops_spans_already_queued(http_receiver: HttpReceiver) -> None:
+    telemetry = reporter(http_receiver.endpoint, schedule_delay=60.0)
+    telemetry.enable()
+    with telemetry.span("queued"):
+        pass
+    telemetry.record_exception(RuntimeError("queued error"))
+    assert telemetry.exporting  # the spans sit in the batch queue
+    telemetry.disable()
+    telemetry.force_flush(5)
+    settle()
+    assert http_receiver.received.spans() == []
+    assert http_receiver.connections == 0
+    telemetry.shutdown(2)
+
+
+def test_queued_spans_are_sent_on_flush_when_consent_stays(http_receiver: HttpReceiver) -> None:
+    """The control for the test above: the same queue with consent kept is delivered."""
+    telemetry = reporter(http_receiver.endpoint, schedule_delay=60.0)
+    telemetry.enable()
+    with telemetry.span("queued"):
+        pass
+    assert telemetry.force_flush(5)
+    assert [s["name"] for s in http_receiver.received.spans()] == ["queued"]
+    telemetry.shutdown(2)
+
+
+def test_consent_changed_by_another_process_applies_without_reload(
+    http_receiver: HttpReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import otel_discord._reporter as core
+
+    monkeypatch.setattr(core, "CONSENT_REFRESH_SECONDS", 0.05)
+    telemetry = reporter(http_receiver.endpoint)
+    assert not telemetry.enabled
+    store = JsonConsentStore(telemetry.config.resolved_data_dir())  # e.g. the CLI
+    store.save(store.load("rep-cog").decided(True))
+    time.sleep(0.1)
+    assert telemetry.enabled
+    telemetry.shutdown(2)
+
+
+# -- fail-closed scrubbing ---------------------------------------------------------------------
+
+
+class PoisonRule(Rule):
+    """A broken rule: raises on any text containing "poison"."""
+
+    name = "poison"
+
+    def scrub(self, text: str, scrubber: Scrubber, counts: Counts | None, key: str | None) -> str:
+        if "poison" in text:
+            raise RuntimeError("rule bug")
+        return text
+
+
+def test_span_that_cannot_be_scrubbed_is_dropped_with_one_warning(
+    http_receiver: HttpReceiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    scrubber = Scrubber([*default_rules(), PoisonRule()])
+    telemetry = reporter(http_receiver.endpoint, enabled=True, scrubber=scrubber)
+    with caplog.at_level(logging.WARNING, logger="otel_discord.pipeline"):
+        for i in range(5):
+            with telemetry.span(f"bad-{i}", {"note": "poison"}):
+                pass
+    telemetry.force_flush(5)
+    settle()
+    assert http_receiver.received.spans() == []
+    assert http_receiver.connections == 0
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == ["otel_discord: dropped a span that could not be scrubbed (RuntimeError)"]
+    assert telemetry._processor.dropped_unscrubbable == 5
+    telemetry.shutdown(2)
+
+
+def test_only_the_unscrubbable_span_is_dropped(http_receiver: HttpReceiver) -> None:
+    scrubber = Scrubber([*default_rules(), PoisonRule()])
+    telemetry = reporter(http_receiver.endpoint, enabled=True, scrubber=scrubber)
+    with telemetry.span("good"):
+        pass
+    with pytest.raises(ValueError), telemetry.span("bad"):
+        raise ValueError("poison in the message")
+    with telemetry.span("good-too"):
+        pass
+    telemetry.force_flush(5)
+    http_receiver.received.wait_for_names("good", "good-too")
+    settle()
+    assert sorted(s["name"] for s in http_receiver.received.spans()) == ["good", "good-too"]
+    telemetry.shutdown(2)
+
+
+# -- what is scrubbed --------------------------------------------------------------------------
+
+IP = "198.51.100.23"
+
+
+def test_every_string_of_a_span_is_scrubbed() -> None:
+    telemetry = Telemetry(
+        "scrub-cog", version=f"1.0 {IP}", config={"enabled": True, "exporters": []}
+    )
+    spans = capture_spans(telemetry)
+    other = trace.SpanContext(1, 2, is_remote=False)
+    with (
+        pytest.raises(OSError),
+        telemetry.span(
+            f"connect {IP}",
+            {"peer": IP, "peers": (IP, "ok")},
+            links=[trace.Link(other, {"from": IP})],
+        ) as span,
+    ):
+        span.add_event(f"retry {IP}", {"target": f"http://{IP}/"})
+        raise OSError(f"cannot reach {IP}")
+    (exported,) = spans.spans
+    assert IP not in repr(exported)
+    assert exported["name"] == "connect IP-ADDRESS"
+    assert exported["attributes"]["peers"] == ["IP-ADDRESS", "ok"]
+    assert exported["events"][0]["name"] == "retry IP-ADDRESS"
+    exception = exported["events"][1]["attributes"]
+    assert "IP-ADDRESS" in exception["exception.message"]
+    assert "IP-ADDRESS" in exception["exception.stacktrace"]
+    assert exported["status"]["description"] == "OSError: cannot reach IP-ADDRESS"
+    assert exported["links"][0]["attributes"] == {"from": "IP-ADDRESS"}
+    assert exported["resource"]["service.version"] == "1.0 IP-ADDRESS"
+    assert "ip_address:" in str(exported["attributes"]["otel_discord.scrubbed"])
+    telemetry.shutdown(1)
+
+
+# -- spans -------------------------------------------------------------------------------------
+
+
+def test_traced_without_parentheses_uses_the_qualified_name() -> None:
+    telemetry = Telemetry("t", config={"enabled": True, "exporters": []})
+    spans = capture_spans(telemetry)
+
+    @telemetry.traced
+    def compute(x: int) -> int:
+        return x * 2
+
+    assert compute(21) == 42
+    assert spans.names() == [compute.__qualname__]
+    telemetry.shutdown(1)
+
+
+def test_traced_coroutine_nests_spans_of_its_body() -> None:
+    telemetry = Telemetry("t", config={"enabled": True, "exporters": []})
+    spans = capture_spans(telemetry)
+
+    @telemetry.traced("outer")
+    async def outer() -> None:
+        await asyncio.sleep(0)
+        with telemetry.span("step"):
+            await asyncio.sleep(0)
+
+    asyncio.run(outer())
+    step, root = spans.by_name("step")[0], spans.by_name("outer")[0]
+    assert step["parent_span_id"] == root["span_id"]
+    telemetry.shutdown(1)
+
+
+def test_disabled_traced_function_still_runs_and_raises() -> None:
+    telemetry = Telemetry("t", config={"exporters": []})
+
+    @telemetry.traced()
+    async def fails() -> None:
+        raise LookupError("x")
+
+    with pytest.raises(LookupError):
+        asyncio.run(fails())
+    telemetry.shutdown(1)
+
+
+def test_tracer_spans_go_through_the_pipeline(http_receiver: HttpReceiver) -> None:
+    telemetry = reporter(http_receiver.endpoint, enabled=True)
+    with telemetry.tracer.start_as_current_span("raw", attributes={"ip": IP}):
+        pass
+    telemetry.force_flush(5)
+    (span,) = http_receiver.received.wait_for_names("raw")
+    assert span["attributes"]["ip"] == "IP-ADDRESS"
+    assert span["resource"]["service.name"] == "rep-cog"
+    telemetry.shutdown(2)
+
+
+def test_bad_attribute_values_never_raise_into_bot_code() -> None:
+    telemetry = Telemetry("t", config={"enabled": True, "exporters": []})
+    spans = capture_spans(telemetry)
+    with telemetry.span("odd", {"obj": object(), "ok": 1}) as span:  # type: ignore[dict-item]
+        span.set_attribute("nested", [{"a": 1}])  # type: ignore[list-item]
+    telemetry.record_exception(ValueError("fine"))
+    assert spans.by_name("odd")[0]["attributes"]["ok"] == 1
+    telemetry.shutdown(1)
