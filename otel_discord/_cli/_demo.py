@@ -77,6 +77,7 @@ async def run_scenario(
         async def forecast(self, ctx: commands.Context[Any], city: str = "Oslo") -> None:
             with telemetry.span("fetch-forecast", {"forecast.days": 3}):
                 await asyncio.sleep(0.01)
+            telemetry.record("forecast", "shown", metadata={"days": 3, "cached": False})
             await ctx.send(f"{city}: sunny")
 
         @commands.command()
@@ -115,6 +116,7 @@ async def run_scenario(
     dpytest.configure(bot)
     cog = Weather(bot)
     await bot.add_cog(telemetry.instrument_cog(cog, bot=bot, notify_owners=False))
+    telemetry.started(cogs=1)
     say("bot ready: offline (dpytest), cog Weather, loop refresh_forecasts every 0.25 s")
 
     for content, label in (
@@ -164,7 +166,7 @@ def run_demo(
 ) -> int:
     """Run the demo end to end; returns the exit code (1 if an export did not go through)."""
     _import_dpytest()
-    from otel_discord.testing import capture_spans
+    from otel_discord.testing import capture_events, capture_spans
 
     exporters: list[str] = []
     if console or not (otlp or sentry_dsn):
@@ -190,7 +192,10 @@ def run_demo(
     _quiet_discord_logs()
     print(f"otel-discord demo: reporter {REPORTER!r}, exporting to {', '.join(exporters)}")
     telemetry = Telemetry(REPORTER, version="1.0.0", config=config, notify_owners=False)
+    # The demo's owner also opts in to usage events (consent lives in the throwaway data dir).
+    telemetry.enable("usage")
     capture = capture_spans(telemetry)
+    events = capture_events(telemetry)
     started = time.monotonic()
 
     def say(line: str) -> None:
@@ -218,6 +223,7 @@ def run_demo(
         f"  errors:     {reported} reported ({', '.join(failed_commands)} and "
         f"{result.loop_failures} loop iteration); {len(errors)} spans with status ERROR"
     )
+    print(f"  events:     {len(events.events)} ({', '.join(sorted(set(events.names())))})")
     for name in exporters:
         print(f"  sent to:    {_destination(name, telemetry)}")
     if not delivered:
