@@ -25,7 +25,7 @@ from opentelemetry.util.types import Attributes
 from otel_discord._durable import QueueStats
 from otel_discord._events import EventRecorder
 from otel_discord._pipeline import ConsentScrubProcessor
-from otel_discord._resource import build_resource
+from otel_discord._resource import build_resource, with_shards
 from otel_discord._sampling import ConsentSampler, make_sampler
 from otel_discord._version import __version__
 from otel_discord.config import TelemetryConfig, load_config
@@ -102,7 +102,12 @@ class Reporter:
             )
         self.scrubber = scrubber
         self.resource = build_resource(
-            self.config.service_name or name, version, self._record.install_id
+            self.config.service_name or name,
+            version,
+            self._record.install_id,
+            shard_ids=self.config.shard_id,
+            shard_count=self.config.shard_count,
+            cluster=self.config.cluster,
         )
         # Error reports and events the OTLP backend did not take wait on disk (None: no otlp).
         self._durable = durable_delivery(self.config, name, self._consent_allows)
@@ -378,6 +383,38 @@ class Reporter:
         bytes, and how many batches were dropped (oldest first, expired, consent withdrawn) or
         set aside as corrupt. ``None`` without the ``otlp`` exporter or with the queue off."""
         return self._durable.queue.stats() if self._durable is not None else None
+
+    # -- resource ----------------------------------------------------------------------------
+
+    def set_shards(
+        self, shard_ids: int | Iterable[int] | None, shard_count: int | None = None
+    ) -> bool:
+        """Fill ``discord.shard.id`` and ``discord.shard.count`` from the bot itself (its
+        ``shard_id`` or ``shard_ids``, and ``shard_count``) where the operator configured none.
+        The discord hooks call it once the client knows its shards. Spans exported from then on
+        carry them, and events too when none was sent yet. Never raises; returns whether the
+        exported resource changed."""
+        try:
+            config = self.config
+            ids = config.shard_id or shard_ids
+            count = config.shard_count if config.shard_count is not None else shard_count
+            processor = self._processor
+            # The provider's resource is fixed at construction; what leaves the process is the
+            # processor's copy (scrubbed at export), so that is the one that learns the shards.
+            current = processor._raw_resource
+            updated = with_shards(current, ids, count)
+            if dict(updated.attributes) == dict(current.attributes):
+                return False
+            processor._raw_resource = updated
+            processor._resource = None
+            events = self._events
+            with events._provider_lock:
+                if events._provider is None:
+                    events._resource = updated
+            return True
+        except Exception:
+            log.debug("otel_discord: could not set shard attributes", exc_info=True)
+            return False
 
     # -- lifecycle ---------------------------------------------------------------------------
 

@@ -238,6 +238,29 @@ def _parse_names(raw: object) -> tuple[str, ...]:
     return tuple(names)
 
 
+def _parse_shard_ids(raw: object) -> tuple[int, ...]:
+    """Shard id(s): one whole number, a list of them, or ``0,1,2`` (environment)."""
+    items: list[object]
+    if isinstance(raw, str):
+        items = [p for p in (s.strip() for s in raw.split(",")) if p]
+    elif isinstance(raw, (list, tuple)):
+        items = list(raw)
+    else:
+        items = [raw]
+    ids: list[int] = []
+    for item in items:
+        value = _parse_int(item)
+        if value not in ids:
+            ids.append(value)
+    return tuple(sorted(ids))
+
+
+def _parse_opt_int(raw: object) -> int | None:
+    if raw is None or (isinstance(raw, str) and raw.strip() == ""):
+        return None
+    return _parse_int(raw)
+
+
 @dataclass(frozen=True)
 class ConfigField:
     """One configuration key: its parser, environment variable(s), default and meaning."""
@@ -278,6 +301,32 @@ FIELDS: tuple[ConfigField, ...] = (
         "Overrides `service.name` (default: the reporter's name). The consent namespace stays "
         "the reporter's name.",
         ("OTEL_SERVICE_NAME",),
+    ),
+    ConfigField(
+        "shard_id",
+        _parse_shard_ids,
+        "a whole number >= 0, a list of them, or 0,1,2",
+        (),
+        "Shard id(s) this process runs, sent as resource attribute `discord.shard.id` (default: "
+        "what the discord.py client reports once it knows).",
+        ("OTEL_DISCORD_SHARD_IDS",),
+    ),
+    ConfigField(
+        "shard_count",
+        _parse_opt_int,
+        "a whole number >= 1",
+        None,
+        "Total shards of the bot, sent as `discord.shard.count` (default: the client's).",
+        ("OTEL_DISCORD_SHARD_COUNT",),
+    ),
+    ConfigField(
+        "cluster",
+        _parse_opt_str,
+        "a non-empty string",
+        None,
+        "Name of the cluster (group of shards, usually one host or process) sent as "
+        "`discord.cluster`, so traces from many processes are told apart.",
+        ("OTEL_DISCORD_CLUSTER",),
     ),
     ConfigField(
         "data_dir",
@@ -337,57 +386,6 @@ FIELDS: tuple[ConfigField, ...] = (
         1.0,
         "Ratio for the `traceidratio` samplers.",
         ("OTEL_TRACES_SAMPLER_ARG",),
-    ),
-    ConfigField(
-        "loop_sample_rate",
-        _parse_ratio,
-        "a ratio from 0 to 1",
-        1.0,
-        "Share of background-loop iterations exported as spans. An iteration that fails is "
-        "always exported.",
-        ("OTEL_DISCORD_LOOP_SAMPLE_RATE",),
-    ),
-    ConfigField(
-        "command_spans",
-        _parse_bool,
-        "true or false",
-        False,
-        "Emit a span (duration only, never arguments) for each invocation of an instrumented "
-        "cog's prefix or hybrid command. Off: no data about command usage.",
-        ("OTEL_DISCORD_COMMAND_SPANS",),
-    ),
-    ConfigField(
-        "command_sample_rate",
-        _parse_ratio,
-        "a ratio from 0 to 1",
-        1.0,
-        "Share of command spans exported when `command_spans` is on.",
-        ("OTEL_DISCORD_COMMAND_SAMPLE_RATE",),
-    ),
-    ConfigField(
-        "error_limit",
-        _parse_int,
-        "a whole number >= 1",
-        10,
-        "Identical errors (same type and place) reported per `error_window`; the next report "
-        "says how many were suppressed.",
-        ("OTEL_DISCORD_ERROR_LIMIT",),
-    ),
-    ConfigField(
-        "error_window",
-        _parse_float,
-        "seconds, a number > 0",
-        60.0,
-        "Window of `error_limit`.",
-        ("OTEL_DISCORD_ERROR_WINDOW",),
-    ),
-    ConfigField(
-        "breadcrumbs",
-        _parse_int,
-        "a whole number >= 0",
-        20,
-        "Log records of the reporter's own loggers attached to an error report.",
-        ("OTEL_DISCORD_BREADCRUMBS",),
     ),
     ConfigField(
         "loop_sample_rate",
@@ -571,10 +569,10 @@ _EXTRA_CHECKS: dict[str, Callable[[Any], bool]] = {
     "max_queue_size": lambda v: v >= 1,
     "error_limit": lambda v: v >= 1,
     "error_window": lambda v: v > 0,
-    "error_limit": lambda v: v >= 1,
-    "error_window": lambda v: v > 0,
     "file_max_bytes": lambda v: v >= 1024,
     "service_name": lambda v: v is None or bool(v),
+    "shard_count": lambda v: v is None or v >= 1,
+    "shard_id": lambda v: len(v) <= 1024,
     "queue_max_age": lambda v: v > 0,
     "queue_retry_interval": lambda v: v > 0,
     "sentry_environment": lambda v: v is not None,
@@ -588,6 +586,9 @@ class TelemetryConfig:
     enabled: bool | None = None
     exporters: tuple[str, ...] = ("file",)
     service_name: str | None = None
+    shard_id: tuple[int, ...] = ()
+    shard_count: int | None = None
+    cluster: str | None = None
     data_dir: Path | None = None
     otlp_endpoint: str | None = None
     otlp_protocol: str = "http/protobuf"
@@ -595,12 +596,6 @@ class TelemetryConfig:
     otlp_timeout: float = 10.0
     sampler: str = "parentbased_always_on"
     sampler_arg: float = 1.0
-    loop_sample_rate: float = 1.0
-    command_spans: bool = False
-    command_sample_rate: float = 1.0
-    error_limit: int = 10
-    error_window: float = 60.0
-    breadcrumbs: int = 20
     loop_sample_rate: float = 1.0
     command_spans: bool = False
     command_sample_rate: float = 1.0
@@ -740,6 +735,15 @@ def load_config(
     ):
         del values["otlp_headers"]
         del sources["otlp_headers"]
+
+    count = values.get("shard_count")
+    if count is not None and any(i >= count for i in values.get("shard_id", ())):
+        raise TelemetryConfigError(
+            "shard_id",
+            values["shard_id"],
+            sources["shard_id"],
+            f"ids below shard_count ({count}, from {sources['shard_count']})",
+        )
 
     if "sentry" in values.get("exporters", ()) and not values.get("sentry_dsn"):
         raise TelemetryConfigError(
