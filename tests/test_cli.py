@@ -13,7 +13,7 @@ import pytest
 
 from otel_discord import JsonConsentStore, Telemetry
 from otel_discord.cli import main
-from tests._backends import GrpcReceiver, HttpReceiver
+from tests._backends import GrpcReceiver, HttpReceiver, free_port
 from tests._bugsink import Bugsink
 
 # Synthetic secrets with the real shapes.
@@ -300,6 +300,13 @@ def test_demo_spans_reach_a_real_otlp_receiver(
     assert all(s["resource"]["service.name"] == "otel-discord-demo" for s in spans)
     assert "otlp" in result.stdout.split("Summary")[1]
     assert "discord.loop.iteration" not in result.stdout  # no console tree unless asked
+
+
+def test_demo_exits_1_when_its_otlp_backend_is_down() -> None:
+    result = run("demo", "--otlp", f"http://127.0.0.1:{free_port()}", "--iterations", "3")
+    assert result.returncode == 1
+    assert_one_line_error(result.stderr)
+    assert "not everything was delivered" in result.stderr
 
 
 def test_demo_reports_errors_to_a_real_sentry_server(bugsink: Bugsink) -> None:

@@ -148,12 +148,31 @@ async def run_scenario(
     return result
 
 
-def _quiet_discord_logs() -> None:
+class ExportFailures(logging.Handler):
+    """Collects what the OpenTelemetry exporters log when a batch does not get through: a
+    batch processor's flush succeeds whether or not the backend took the batch."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with contextlib.suppress(Exception):
+            self.messages.append(record.getMessage().splitlines()[0])
+
+
+def _route_logs() -> ExportFailures:
     # The reporter already shows each failure; discord.py's own tracebacks would bury the demo.
     for name in ("discord", "otel_discord", "dpytest"):
         logger = logging.getLogger(name)
         logger.addHandler(logging.NullHandler())
         logger.propagate = False
+    failures = ExportFailures()
+    for name in ("opentelemetry", "sentry_sdk"):
+        logger = logging.getLogger(name)
+        logger.addHandler(failures)
+        logger.propagate = False
+    return failures
 
 
 def run_demo(
@@ -189,7 +208,7 @@ def run_demo(
         config["sentry_dsn"] = sentry_dsn
     config["exporters"] = exporters
 
-    _quiet_discord_logs()
+    failures = _route_logs()
     print(f"otel-discord demo: reporter {REPORTER!r}, exporting to {', '.join(exporters)}")
     telemetry = Telemetry(REPORTER, version="1.0.0", config=config, notify_owners=False)
     # The demo's owner also opts in to usage events (consent lives in the throwaway data dir).
@@ -226,10 +245,10 @@ def run_demo(
     print(f"  events:     {len(events.events)} ({', '.join(sorted(set(events.names())))})")
     for name in exporters:
         print(f"  sent to:    {_destination(name, telemetry)}")
-    if not delivered:
+    if not delivered or failures.messages:
+        detail = f": {failures.messages[0][:160]}" if failures.messages else ""
         print(
-            "otel-discord: error: not every span was delivered before the timeout "
-            "(is the backend running?)",
+            f"otel-discord: error: not everything was delivered (is the backend running?){detail}",
             file=sys.stderr,
         )
         return 1
