@@ -3,6 +3,7 @@ clear error, and frame paths never keep the machine's directories."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -78,3 +79,32 @@ def test_frames_keep_package_relative_paths_and_mark_the_reporters_package_in_ap
     assert "context_line" not in frames[3]
     assert value["type"] == "ValueError" and value["value"] == "bad"
     assert "alice" not in repr(value)
+
+
+def test_red_version_is_a_tag_only_when_running_on_red() -> None:
+    from importlib import metadata
+
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from otel_discord.exporters._sentry_event import error_event
+
+    tracer = TracerProvider().get_tracer("test")
+    with tracer.start_as_current_span("command ping") as span:
+        pass
+    attributes = {"exception.type": "ValueError", "exception.message": "bad"}
+    modules = {k: v for k, v in sys.modules.items() if k == "redbot" or k.startswith("redbot.")}
+    for name in modules:
+        del sys.modules[name]
+    try:
+        assert (
+            "otel_discord.version.red"
+            not in error_event(span, attributes, None, frozenset())["tags"]
+        )
+        import redbot  # noqa: F401
+
+        tags = error_event(span, attributes, None, frozenset())["tags"]
+        assert tags["otel_discord.version.red"] == metadata.version("Red-DiscordBot")
+    finally:
+        for name in [k for k in sys.modules if k == "redbot" or k.startswith("redbot.")]:
+            del sys.modules[name]
+        sys.modules.update(modules)
