@@ -167,6 +167,18 @@ class IpAddressRule(RegexRule):
         )
 
 
+_EMAIL = re.compile(
+    r"(?<![\w.+-])[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![\w-])"
+)
+
+
+class EmailRule(RegexRule):
+    """E-mail addresses."""
+
+    def __init__(self) -> None:
+        super().__init__("email", _EMAIL, "EMAIL", prefilter=lambda t: "@" in t)
+
+
 DISCORD_EPOCH_MS = 1_420_070_400_000
 
 
@@ -256,5 +268,6 @@ def default_rules(
         BotTokenRule(token),
         InviteRule(),
         IpAddressRule(),
+        EmailRule(),
         DiscordIdRule(id_mode, id_secret),
     ]

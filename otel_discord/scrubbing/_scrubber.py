@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -15,6 +16,9 @@ Counts = Counter[str]
 #: Values longer than this are cut before scanning, so one huge attribute cannot stall a bot.
 MAX_VALUE_CHARS = 16_384
 TRUNCATED = "...[TRUNCATED]"
+#: :meth:`Scrubber.scrub_data` replaces containers nested deeper than this (and cycles).
+MAX_DEPTH = 64
+REDACTED = "REDACTED"
 
 
 @dataclass(frozen=True)
@@ -116,3 +120,83 @@ class Scrubber:
 
     def scrub_sequence(self, values: Sequence[str], counts: Counts | None = None) -> list[str]:
         return [self.scrub_text(v, counts) for v in values]
+
+    def scrub_data(self, obj: Any, counts: Counts | None = None) -> Any:
+        """Scrub JSON-like data of any depth (a whole Sentry event, a config dump).
+
+        Dicts, lists, tuples and sets keep their type; every string is scrubbed, keys too; the
+        whole value under a secret-named key is replaced by that rule's marker; integers that
+        are Discord IDs become their marker. Fail closed: bytes are decoded and scrubbed, any
+        other object is replaced by its scrubbed ``repr``, a cycle or anything deeper than
+        :data:`MAX_DEPTH` becomes ``REDACTED``.
+        """
+        return self._data(obj, None, counts, 0, set())
+
+    def _key_marker(self, key: str, counts: Counts | None) -> str | None:
+        for rule in self.rules:
+            if rule.redacts_key(key):
+                if counts is not None:
+                    counts[rule.name] += 1
+                return rule.marker
+        return None
+
+    def _data(
+        self, obj: Any, key: str | None, counts: Counts | None, depth: int, path: set[int]
+    ) -> Any:
+        if key is not None:
+            marker = self._key_marker(key, counts)
+            if marker is not None:
+                return marker
+        if obj is None or isinstance(obj, (bool, float)):
+            return obj
+        if isinstance(obj, str):
+            return self.scrub_text(obj, counts)
+        if isinstance(obj, int):
+            return self.scrub_value(None, obj, counts)
+        if isinstance(obj, (bytes, bytearray)):
+            return self.scrub_text(bytes(obj).decode("utf-8", "replace"), counts)
+        if not isinstance(obj, (Mapping, list, tuple, set, frozenset)):
+            return self.scrub_text(_safe_repr(obj), counts)
+        if depth >= MAX_DEPTH or id(obj) in path:
+            return REDACTED
+        path.add(id(obj))
+        try:
+            if isinstance(obj, Mapping):
+                out: dict[Any, Any] = {}
+                for k, v in obj.items():
+                    name = k if isinstance(k, str) else None
+                    new_key = self._data(k, None, counts, depth + 1, path)
+                    if not isinstance(new_key, (str, int, float, bool)) and new_key is not None:
+                        new_key = str(new_key)
+                    out[new_key] = self._data(v, name, counts, depth + 1, path)
+                return out
+            items = [self._data(v, None, counts, depth + 1, path) for v in obj]
+            if isinstance(obj, list):
+                return items
+            if isinstance(obj, tuple):
+                return tuple(items)
+            try:
+                return type(obj)(items) if isinstance(obj, frozenset) else set(items)
+            except TypeError:  # an unhashable scrubbed item: a list keeps it
+                return items
+        finally:
+            path.discard(id(obj))
+
+    def scrub_record(self, record: logging.LogRecord, counts: Counts | None = None) -> str:
+        """The scrubbed, formatted message of a log record (for breadcrumbs).
+
+        Formatting errors never raise: the raw ``msg`` and ``args`` are used instead, scrubbed
+        the same way.
+        """
+        try:
+            message = record.getMessage()
+        except Exception:
+            message = f"{_safe_repr(record.msg)} {_safe_repr(record.args)}"
+        return self.scrub_text(message, counts)
+
+
+def _safe_repr(obj: Any) -> str:
+    try:
+        return repr(obj)
+    except Exception:
+        return f"<{type(obj).__name__}>"
