@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Installs otel-discord into .venv and runs the offline demo bot: real spans, no server, no token.
+# Installs otel-discord with its demo extra into .venv and runs `otel-discord demo`: a real
+# discord.py bot, offline (no server, no Discord token), its spans printed to the console.
+# Extra arguments go to the demo, e.g. `bash scripts/demo.sh --otlp http://127.0.0.1:4318`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check uv
-.venv/bin/uv pip install -q --python .venv/bin/python -e .
-exec .venv/bin/python examples/demo.py "$@"
+.venv/bin/uv pip install -q --python .venv/bin/python -e '.[demo]'
+exec .venv/bin/otel-discord demo "$@"
