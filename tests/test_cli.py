@@ -277,7 +277,8 @@ def test_demo_prints_spans_and_a_summary_to_the_console() -> None:
     out = result.stdout
     assert "loop refresh_forecasts" in out and "command radar" in out
     assert "Summary" in out
-    assert "loop:       3 iterations, 1 failed" in out
+    assert "refresh_forecasts 3 iterations, 1 failed" in out
+    assert "loop heartbeat" in out
     assert "sent to:    console" in out
     assert IP not in out  # the failing command's message, scrubbed before the console
 

@@ -3,7 +3,8 @@
 The bot is a plain ``commands.Bot`` with one cog. dpytest stands in for Discord's gateway and
 HTTP API (no token, no network), so the commands, listener and ``tasks`` loop are discord.py's
 own code paths. The scenario: a few simulated messages, one command that fails, and a
-background loop whose second iteration fails (the loop keeps running).
+background loop whose second iteration fails (the loop keeps running); a second cog's plain
+``tasks.loop`` is instrumented after the fact.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class ScenarioResult:
     commands: list[tuple[str, str]] = field(default_factory=list)  # (command, outcome)
     loop_iterations: int = 0
     loop_failures: int = 0
+    heartbeats: int = 0
 
 
 def _import_dpytest() -> Any:
@@ -54,7 +56,7 @@ async def run_scenario(
 ) -> ScenarioResult:
     """Run the demo bot against ``telemetry``; ``say`` receives the progress lines."""
     import discord
-    from discord.ext import commands
+    from discord.ext import commands, tasks
 
     dpytest = _import_dpytest()
     result = ScenarioResult()
@@ -107,6 +109,21 @@ async def run_scenario(
         async def _finished(self) -> None:
             loop_done.set()
 
+    class Status(commands.Cog):
+        """A second cog whose loop is a plain ``tasks.loop``, instrumented after the fact."""
+
+        async def cog_load(self) -> None:
+            self.heartbeat.start()
+
+        async def cog_unload(self) -> None:
+            self.heartbeat.cancel()
+
+        @tasks.loop(seconds=0.5, count=2)
+        async def heartbeat(self) -> None:
+            result.heartbeats += 1
+
+    telemetry.instrument_loop(Status.heartbeat)
+
     intents = discord.Intents.default()
     intents.message_content = True
     intents.members = True
@@ -116,8 +133,12 @@ async def run_scenario(
     dpytest.configure(bot)
     cog = Weather(bot)
     await bot.add_cog(telemetry.instrument_cog(cog, bot=bot, notify_owners=False))
-    telemetry.started(cogs=1)
-    say("bot ready: offline (dpytest), cog Weather, loop refresh_forecasts every 0.25 s")
+    await bot.add_cog(telemetry.instrument_cog(Status(), bot=bot, notify_owners=False))
+    telemetry.started(cogs=2)
+    say(
+        "bot ready: offline (dpytest), cogs Weather and Status, loops refresh_forecasts "
+        "(every 0.25 s) and heartbeat (every 0.5 s)"
+    )
 
     for content, label in (
         ("!forecast Bergen", "!forecast Bergen"),
@@ -140,6 +161,7 @@ async def run_scenario(
     except TimeoutError:
         say("  the loop did not finish in time; stopping it")
     await bot.remove_cog("Weather")
+    await bot.remove_cog("Status")
     with contextlib.suppress(Exception):
         await dpytest.empty_queue()
     # dpytest's fake gateway has no socket for ``close()`` to shut: close what can be closed.
@@ -232,8 +254,8 @@ def run_demo(
     print(f"Summary ({elapsed:.1f} s)")
     print(f"  commands:   {', '.join(f'{c} {o}' for c, o in result.commands)}")
     print(
-        f"  loop:       {result.loop_iterations} iterations, {result.loop_failures} failed "
-        "(the loop kept running)"
+        f"  loops:      refresh_forecasts {result.loop_iterations} iterations, "
+        f"{result.loop_failures} failed (the loop kept running); heartbeat {result.heartbeats}"
     )
     print(f"  spans:      {len(spans)} ({', '.join(sorted({s['name'] for s in spans}))})")
     failed_commands = [c for c, o in result.commands if o != "ok"]
