@@ -32,6 +32,7 @@ async def start_bot(prefix: Any = "!", **bot_kwargs: Any) -> commands.Bot:
     bot = commands.Bot(command_prefix=prefix, intents=discord.Intents.all(), **bot_kwargs)
     await bot._async_setup_hook()  # dpytest quirk: before configure
     dpytest.configure(bot)
+    bot._ready.set()  # dpytest never sends READY; a real bot is ready once connected
     return bot
 
 

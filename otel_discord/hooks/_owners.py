@@ -153,6 +153,11 @@ class OwnerNotifier:
         task.add_done_callback(self._tasks.discard)
         return task
 
+    async def wait(self) -> None:
+        """Wait for the notifications scheduled so far (tests, orderly shutdown)."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
     async def notify(self, bot: commands.Bot, cog_name: str) -> bool:
         """Send the DM for ``cog_name`` if due. True if at least one owner got it."""
         try:

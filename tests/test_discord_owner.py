@@ -1,0 +1,210 @@
+"""The owner's side: one consent DM per cog with the bot's real prefix, and the owner-only
+``telemetry`` cog (status, enable, disable, preview, send <code>) on a real dpytest bot."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import discord
+import discord.ext.test as dpytest
+import pytest
+from discord.ext import commands
+from discord.ext.test import callbacks
+
+from otel_discord import JsonConsentStore, Telemetry
+from tests._backends import GrpcReceiver
+from tests._discord import start_bot, stop_bot, telemetry_for
+
+PREFIX = "?!"
+
+
+class Alpha(commands.Cog):
+    @commands.command()
+    async def alpha(self, ctx: commands.Context[Any]) -> None:
+        raise ConnectionResetError("alpha lost 198.51.100.23")
+
+
+class Beta(commands.Cog):
+    @commands.command()
+    async def beta(self, ctx: commands.Context[Any]) -> None:
+        await ctx.send("beta")
+
+
+@pytest.fixture
+async def bot(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AsyncIterator[commands.Bot]:
+    monkeypatch.chdir(tmp_path)  # dpytest writes sent files to the working directory
+    bot = await start_bot(prefix=commands.when_mentioned_or(PREFIX))
+    bot.owner_id = dpytest.get_config().members[0].id
+    yield bot
+    await stop_bot(bot)
+
+
+@pytest.fixture
+def telemetry(grpc_receiver: GrpcReceiver) -> Iterator[Telemetry]:
+    """Not enabled in config: only the owner's consent (a JSON store in the data dir) decides."""
+    telemetry = telemetry_for(grpc_receiver, enabled=None, notify_owners=True)
+    yield telemetry
+    telemetry.shutdown(2)
+
+
+def direct_messages() -> list[discord.Message]:
+    out = []
+    while not dpytest.sent_queue.empty():
+        message = dpytest.get_message()
+        if isinstance(message.channel, discord.DMChannel):
+            out.append(message)
+    return out
+
+
+async def load(bot: commands.Bot, telemetry: Telemetry, cog: commands.Cog) -> None:
+    await bot.add_cog(telemetry.instrument_cog(cog, bot=bot))
+    await telemetry.notifier.wait()
+
+
+async def test_first_cog_sends_the_owner_one_dm_with_the_real_prefix(
+    bot: commands.Bot, telemetry: Telemetry
+) -> None:
+    opened: list[int] = []
+
+    async def on_open(user: discord.abc.User) -> None:
+        opened.append(user.id)
+
+    callbacks.set_callback(on_open, "start_private_message")
+    try:
+        await load(bot, telemetry, Alpha())
+    finally:
+        callbacks.remove_callback("start_private_message")
+
+    (dm,) = direct_messages()
+    assert opened == [dpytest.get_config().members[0].id]  # the owner's DM channel
+    assert "`?!telemetry enable mycog`" in dm.content
+    assert "`?!telemetry preview mycog`" in dm.content
+    assert "Never message content" in dm.content
+    assert "**Alpha**" in dm.content
+
+
+async def test_a_further_cog_gets_a_short_reminder_and_no_cog_is_announced_twice(
+    bot: commands.Bot, telemetry: Telemetry, grpc_receiver: GrpcReceiver
+) -> None:
+    await load(bot, telemetry, Alpha())
+    await load(bot, telemetry, Beta())
+    master, reminder = direct_messages()
+    assert len(reminder.content) < len(master.content) / 2
+    assert "**Beta**" in reminder.content and "`?!telemetry enable mycog`" in reminder.content
+
+    # The bot restarts: a new reporter over the same consent store loads both cogs again.
+    await bot.remove_cog("Alpha")
+    await bot.remove_cog("Beta")
+    again = telemetry_for(grpc_receiver, enabled=None, notify_owners=True)
+    await load(bot, again, Alpha())
+    await load(bot, again, Beta())
+    assert direct_messages() == []
+    record = JsonConsentStore(telemetry.config.resolved_data_dir()).load("mycog")
+    assert record.notified == ("cog:Alpha", "cog:Beta")
+    again.shutdown(2)
+
+
+async def test_a_dm_that_fails_is_logged_and_never_raised(
+    bot: commands.Bot, telemetry: Telemetry, caplog: pytest.LogCaptureFixture
+) -> None:
+    bot.owner_id = 4242  # nobody dpytest knows: fetching that user fails
+    with caplog.at_level(logging.WARNING, logger="otel_discord"):
+        await load(bot, telemetry, Alpha())
+    assert direct_messages() == []
+    assert any("could not DM bot owner 4242" in r.getMessage() for r in caplog.records)
+    # Not recorded as told: the next load tries again.
+    assert telemetry.consent_store.load("mycog").notified == ()
+
+
+async def test_notify_owners_false_sends_no_dm(
+    bot: commands.Bot, grpc_receiver: GrpcReceiver
+) -> None:
+    telemetry = telemetry_for(grpc_receiver, enabled=None, notify_owners=False)
+    await load(bot, telemetry, Alpha())
+    assert direct_messages() == []
+    telemetry.shutdown(2)
+
+
+async def test_owner_enables_and_disables_with_the_owner_cog(
+    bot: commands.Bot, telemetry: Telemetry
+) -> None:
+    await bot.add_cog(telemetry.owner_cog())
+    await dpytest.message(f"{PREFIX}telemetry status")
+    assert dpytest.get_message().content.startswith("mycog: errors off")
+    await dpytest.message(f"{PREFIX}telemetry enable")
+    assert dpytest.get_message().content == "mycog: error reports are on."
+    assert telemetry.enabled and telemetry.consent_store.load("mycog").errors
+    await dpytest.message(f"{PREFIX}telemetry disable mycog")
+    assert dpytest.get_message().content == "mycog: telemetry is off; nothing more is sent."
+    assert not telemetry.enabled
+
+
+async def test_only_the_owner_can_use_the_owner_cog(
+    bot: commands.Bot, telemetry: Telemetry
+) -> None:
+    await bot.add_cog(telemetry.owner_cog())
+    bot.owner_id = 1
+    with pytest.raises(commands.CheckFailure):
+        await dpytest.message(f"{PREFIX}telemetry enable")
+    assert not telemetry.enabled
+
+
+async def test_preview_shows_the_resource_and_latest_report_as_it_would_be_sent(
+    bot: commands.Bot, telemetry: Telemetry, grpc_receiver: GrpcReceiver
+) -> None:
+    await bot.add_cog(telemetry.owner_cog())
+    await load(bot, telemetry, Alpha())
+    direct_messages()
+    with pytest.raises(commands.CommandInvokeError):
+        await dpytest.message(f"{PREFIX}alpha")
+    await dpytest.message(f"{PREFIX}telemetry preview")
+
+    reply = dpytest.get_message()
+    if reply.attachments:  # a long preview comes as a file
+        text = Path(reply.attachments[0].url).read_text()
+    else:
+        text = reply.content.removeprefix("```\n").removesuffix("\n```")
+    shown = json.loads(text)
+    assert shown["resource"]["service.name"] == "mycog"
+    assert shown["sent"] is False
+    report = shown["report"]
+    assert report["attributes"]["discord.command"] == "alpha"
+    exception = report["events"][0]["attributes"]
+    assert exception["exception.message"] == "alpha lost IP-ADDRESS"
+    assert shown["code"] == telemetry.errors.buffer[-1].code
+    assert telemetry.force_flush(5)
+    assert grpc_receiver.received.spans() == []  # preview never leaves the process
+
+
+async def test_send_code_shares_one_error_while_reporting_is_off(
+    bot: commands.Bot, telemetry: Telemetry, grpc_receiver: GrpcReceiver
+) -> None:
+    await bot.add_cog(telemetry.owner_cog())
+    await load(bot, telemetry, Alpha())
+    direct_messages()
+    with pytest.raises(commands.CommandInvokeError):
+        await dpytest.message(f"{PREFIX}alpha")
+    with pytest.raises(commands.CommandInvokeError):
+        await dpytest.message(f"{PREFIX}alpha")
+    first, _second = telemetry.errors.buffer
+    await dpytest.message(f"{PREFIX}telemetry send {first.code.lower()}")
+    assert dpytest.get_message().content == f"Error {first.code} sent."
+
+    (span,) = grpc_receiver.received.wait_for_names("error ConnectionResetError")
+    assert span["attributes"]["otel_discord.error.code"] == first.code
+    assert span["events"][0]["attributes"]["exception.message"] == "alpha lost IP-ADDRESS"
+    assert span["resource"]["service.name"] == "mycog"
+    assert not telemetry.enabled
+    assert [s["attributes"]["otel_discord.error.code"] for s in grpc_receiver.received.spans()] == [
+        first.code
+    ]
+
+
+async def test_send_with_an_unknown_code_says_so(bot: commands.Bot, telemetry: Telemetry) -> None:
+    await bot.add_cog(telemetry.owner_cog())
+    await dpytest.message(f"{PREFIX}telemetry send ZZZZZZ")
+    assert dpytest.get_message().content.startswith("No recent error with code ZZZZZZ")
