@@ -10,7 +10,8 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
@@ -55,26 +56,115 @@ class RateLimitedLog:
         self.logger.warning(message, *args)
 
 
-def scrub_span(span: ReadableSpan, scrubber: Scrubber, resource: Resource | None) -> ReadableSpan:
+class ScrubMemo:
+    """Remembers what the scrubber made of short strings and attribute pairs it saw before.
+
+    Span names, command and cog names repeat on nearly every span; scrubbing them again each time
+    was most of the pipeline's cost. Every value still leaves scrubbed: a hit returns the
+    scrubber's own output for the same input (and replays its per-rule counts). The memo is
+    bypassed while the scrubber has a ``keep`` callback (it need not be a pure function) and is
+    emptied whenever the scrubber, its rules or its limits change. Bounded: ``max_entries``
+    entries of at most ``max_chars`` characters each.
+    """
+
+    def __init__(self, max_entries: int = 4096, max_chars: int = 256) -> None:
+        self.max_entries = max_entries
+        self.max_chars = max_chars
+        self._scrubber: Scrubber | None = None
+        self._limits: tuple[int, list[object]] = (0, [])
+        self._texts: dict[str, tuple[str, tuple[tuple[str, int], ...]]] = {}
+        self._pairs: dict[tuple[str, object], tuple[tuple[tuple[str, Any], ...], tuple[Any, ...]]]
+        self._pairs = {}
+
+    def usable(self, scrubber: Scrubber) -> bool:
+        """Check (once per span) that earlier results still hold for ``scrubber``."""
+        if scrubber.keep is not None:
+            return False
+        # Rules compare by identity (list equality checks identity first, in C).
+        if (
+            scrubber is not self._scrubber
+            or scrubber.max_chars != self._limits[0]
+            or scrubber.rules != self._limits[1]
+        ):
+            self._texts.clear()
+            self._pairs.clear()
+            self._scrubber = scrubber
+            self._limits = (scrubber.max_chars, list(scrubber.rules))
+        return True
+
+    def text(self, text: str, counts: Counter[str]) -> str:
+        """``Scrubber.scrub_text`` of the scrubber last passed to :meth:`usable`."""
+        scrubber = self._scrubber
+        assert scrubber is not None
+        if len(text) > self.max_chars:
+            return scrubber.scrub_text(text, counts)
+        hit = self._texts.get(text)
+        if hit is None:
+            delta: Counter[str] = Counter()
+            hit = (scrubber.scrub_text(text, delta), tuple(delta.items()))
+            if len(self._texts) >= self.max_entries:
+                self._texts.clear()
+            self._texts[text] = hit
+        if hit[1]:
+            counts.update(dict(hit[1]))
+        return hit[0]
+
+    def attributes(
+        self, attributes: Mapping[str, Any] | None, counts: Counter[str]
+    ) -> dict[str, Any]:
+        """``Scrubber.scrub_attributes`` of the scrubber last passed to :meth:`usable`."""
+        scrubber = self._scrubber
+        assert scrubber is not None
+        if not attributes:
+            return {}
+        out: dict[str, Any] = {}
+        for key, value in attributes.items():
+            kind = type(value)
+            if len(key) > self.max_chars or not (
+                (kind is str and len(value) <= self.max_chars) or kind in (int, float, bool)
+            ):
+                out.update(scrubber.scrub_attributes({key: value}, counts))
+                continue
+            hit = self._pairs.get((key, value))
+            if hit is None:
+                delta: Counter[str] = Counter()
+                scrubbed = scrubber.scrub_attributes({key: value}, delta)
+                hit = (tuple(scrubbed.items()), tuple(delta.items()))
+                if len(self._pairs) >= self.max_entries:
+                    self._pairs.clear()
+                self._pairs[(key, value)] = hit
+            out.update(hit[0])
+            if hit[1]:
+                counts.update(dict(hit[1]))
+        return out
+
+
+def scrub_span(
+    span: ReadableSpan,
+    scrubber: Scrubber,
+    resource: Resource | None,
+    memo: ScrubMemo | None = None,
+) -> ReadableSpan:
     """Rebuild ``span`` with every string scrubbed; counts per rule go in one attribute."""
     counts: Counter[str] = Counter()
-    attributes = scrubber.scrub_attributes(span.attributes, counts)
+    scrub_attributes: Callable[[Mapping[str, Any] | None, Counter[str]], dict[str, Any]]
+    scrub_text: Callable[[str, Counter[str]], str]
+    if memo is not None and memo.usable(scrubber):
+        scrub_attributes = memo.attributes
+        scrub_text = memo.text
+    else:
+        scrub_attributes = scrubber.scrub_attributes
+        scrub_text = scrubber.scrub_text
+    attributes = scrub_attributes(span.attributes, counts)
     events = [
-        Event(
-            scrubber.scrub_text(e.name, counts),
-            scrubber.scrub_attributes(e.attributes, counts),
-            e.timestamp,
-        )
+        Event(scrub_text(e.name, counts), scrub_attributes(e.attributes, counts), e.timestamp)
         for e in span.events
     ]
-    links = [
-        Link(link.context, scrubber.scrub_attributes(link.attributes, counts))
-        for link in span.links
-    ]
+    links = [Link(link.context, scrub_attributes(link.attributes, counts)) for link in span.links]
     status = span.status
     if status.description:
         status = Status(status.status_code, scrubber.scrub_text(status.description, counts))
-    name = scrubber.scrub_text(span.name, counts)
+    name = scrub_text(span.name, counts)
     if counts:
         attributes[SCRUBBED_ATTRIBUTE] = tuple(f"{k}:{v}" for k, v in sorted(counts.items()))
     return ReadableSpan(
@@ -209,6 +299,7 @@ class ConsentScrubProcessor(SpanProcessor):
         self.export_timeout = export_timeout
         self.warnings = RateLimitedLog(log)
         self.dropped_unscrubbable = 0
+        self._memo = ScrubMemo()
 
     @property
     def resource(self) -> Resource:
@@ -269,7 +360,7 @@ class ConsentScrubProcessor(SpanProcessor):
                 if not any(e.name == "exception" for e in span.events):
                     return
                 span = _as_sampled(span)
-            scrubbed = scrub_span(span, self.scrubber, self.resource)
+            scrubbed = scrub_span(span, self.scrubber, self.resource, self._memo)
         except Exception as exc:
             # Fail closed: a span we could not scrub is never exported.
             self.dropped_unscrubbable += 1

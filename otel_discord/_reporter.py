@@ -7,12 +7,14 @@ import atexit
 import functools
 import inspect
 import logging
+import math
 import threading
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
+from time import monotonic
 from typing import Any, ClassVar, ParamSpec, TypeVar, cast, overload
 
 from opentelemetry import trace
@@ -33,6 +35,7 @@ from otel_discord.consent import (
     ConsentRecord,
     ConsentStore,
     JsonConsentStore,
+    any_kill_switch,
     kill_switch,
 )
 from otel_discord.exporters import build_exporter_factories
@@ -92,6 +95,8 @@ class Reporter:
         self._record = self.consent_store.load(name)
         self._next_refresh = time.monotonic() + CONSENT_REFRESH_SECONDS
         self._refresh_lock = threading.Lock()
+        #: Until when (monotonic) the gate is known to be shut: see ``_gate``.
+        self._off_until = 0.0
         if scrubber is None:
             scrubber = Scrubber(
                 default_rules(
@@ -189,12 +194,29 @@ class Reporter:
             self._refresh_lock.release()
 
     def _gate(self) -> bool:
-        """Category ``errors``: spans and error reports."""
-        if self._closed or kill_switch() is not None:
+        """Category ``errors``: spans and error reports.
+
+        Runs for every span and every traced call, so a shut gate is remembered until something
+        could open it: the next consent re-read (or never, after shutdown or with
+        ``enabled = false``); :meth:`enable` and :meth:`disable` forget it at once. Closing is
+        never delayed: an open gate is checked in full each time (kill switches included).
+        """
+        if self._off_until > time.monotonic():
             return False
-        if self.config.enabled is not None:
-            return self.config.enabled
-        self._maybe_refresh()
+        if self._gate_now():
+            return True
+        final = self._closed or self.config.enabled is False
+        self._off_until = math.inf if final else self._next_refresh
+        return False
+
+    def _gate_now(self) -> bool:
+        if self._closed or any_kill_switch():
+            return False
+        enabled = self.config.enabled
+        if enabled is not None:
+            return enabled
+        if time.monotonic() >= self._next_refresh:
+            self._maybe_refresh()
         return self._record.errors
 
     def allows(self, category: str) -> bool:
@@ -223,6 +245,7 @@ class Reporter:
         self.consent_store.save(record)
         self._record = record
         self._next_refresh = time.monotonic() + CONSENT_REFRESH_SECONDS
+        self._off_until = 0.0
 
     def enable(self, *categories: str) -> None:
         """Record the owner's consent for ``categories`` (default: ``errors`` only); effective at
@@ -315,7 +338,8 @@ class Reporter:
 
                 @functools.wraps(fn)
                 async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
-                    if not self._gate():
+                    # The shut-gate check of ``_gate`` inlined: a disabled call costs ~nothing.
+                    if self._off_until > monotonic() or not self._gate():
                         return await afn(*args, **kwargs)
                     with self.span(span_name):
                         return await afn(*args, **kwargs)
@@ -324,7 +348,7 @@ class Reporter:
 
             @functools.wraps(fn)
             def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-                if not self._gate():
+                if self._off_until > monotonic() or not self._gate():
                     return fn(*args, **kwargs)
                 with self.span(span_name):
                     return fn(*args, **kwargs)

@@ -254,3 +254,64 @@ def test_bad_attribute_values_never_raise_into_bot_code() -> None:
     telemetry.record_exception(ValueError("fine"))
     assert spans.by_name("odd")[0]["attributes"]["ok"] == 1
     telemetry.shutdown(1)
+
+
+# -- the pipeline remembers scrub results (speed), never at the cost of scrubbing ---------------
+
+
+def test_repeated_values_are_scrubbed_the_same_every_time() -> None:
+    telemetry = Telemetry("memo", config={"enabled": True, "exporters": []})
+    spans = capture_spans(telemetry)
+    for _ in range(3):
+        with telemetry.span(f"call {IP}", {"peer": IP, "cog": "Music"}):
+            pass
+    first, *rest = spans.spans
+    assert first["name"] == "call IP-ADDRESS"
+    assert first["attributes"]["peer"] == "IP-ADDRESS"
+    assert first["attributes"]["otel_discord.scrubbed"] == ["ip_address:2"]
+    for span in rest:
+        assert (span["name"], span["attributes"]) == (first["name"], first["attributes"])
+    telemetry.shutdown(1)
+
+
+class WordRule(Rule):
+    """Replaces the word "secret-word" (a rule a cog author adds at run time)."""
+
+    name = "word"
+
+    def scrub(self, text: str, scrubber: Scrubber, counts: Counts | None, key: str | None) -> str:
+        if "secret-word" in text and counts is not None:
+            counts[self.name] += 1
+        return text.replace("secret-word", "WORD")
+
+
+def test_a_rule_added_later_applies_to_values_seen_before() -> None:
+    telemetry = Telemetry("memo", config={"enabled": True, "exporters": []})
+    spans = capture_spans(telemetry)
+    with telemetry.span("secret-word", {"note": "secret-word"}):
+        pass
+    telemetry.scrubber.add(WordRule())
+    with telemetry.span("secret-word", {"note": "secret-word"}):
+        pass
+    before, after = spans.spans
+    assert before["attributes"]["note"] == "secret-word"
+    assert (after["name"], after["attributes"]["note"]) == ("WORD", "WORD")
+    telemetry.shutdown(1)
+
+
+def test_keep_callback_is_asked_for_every_span() -> None:
+    asked: list[str] = []
+
+    def keep(match: Any) -> bool:
+        asked.append(match.value)
+        return False
+
+    telemetry = Telemetry("memo", config={"enabled": True, "exporters": []})
+    telemetry.scrubber.keep = keep
+    spans = capture_spans(telemetry)
+    for _ in range(2):
+        with telemetry.span("work", {"peer": IP}):
+            pass
+    assert asked == [IP, IP]
+    assert [s["attributes"]["peer"] for s in spans.spans] == ["IP-ADDRESS", "IP-ADDRESS"]
+    telemetry.shutdown(1)
