@@ -117,6 +117,34 @@ def test_one_release_health_session_per_run_from_start_to_exit(
     assert last["errors"] == 2
 
 
+def test_start_up_event_alone_opens_the_session_for_release_adoption(
+    http_receiver: HttpReceiver,
+) -> None:
+    telemetry = make_telemetry(http_receiver, sentry_traces=False)
+    assert telemetry.started(cogs=1)
+    assert telemetry.force_flush(5)
+    opened = items(http_receiver, "session")
+    assert telemetry.shutdown(5)
+
+    assert [s["status"] for s in opened] == ["ok"]
+    assert opened[0]["attrs"]["release"] == "wirecog@0.9.1"
+    assert [s["status"] for s in items(http_receiver, "session")] == ["ok", "exited"]
+    assert items(http_receiver, "event") == []  # product events never go to Sentry
+
+
+def test_start_up_event_and_errors_share_one_session(http_receiver: HttpReceiver) -> None:
+    telemetry = make_telemetry(http_receiver, sentry_traces=False)
+    assert telemetry.started()
+    with pytest.raises(RuntimeError), telemetry.span("loop tick"):
+        fail("tick failed")
+    assert telemetry.force_flush(5)
+    assert telemetry.shutdown(5)
+
+    sessions = items(http_receiver, "session")
+    assert len({s["sid"] for s in sessions}) == 1
+    assert sessions[-1]["status"] == "exited" and sessions[-1]["errors"] == 1
+
+
 def test_no_host_name_leaves_the_process(http_receiver: HttpReceiver) -> None:
     telemetry = make_telemetry(http_receiver, sentry_traces=False)
     with pytest.raises(RuntimeError), telemetry.span("command ping"):

@@ -9,19 +9,24 @@ to this client with this scope (``client.capture_event(event, scope=...)``), nev
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import re
 import threading
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
+from opentelemetry.sdk._logs import ReadableLogRecord
+from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from otel_discord._attributes import INSTALL_ID
+from otel_discord._events import STARTED
 from otel_discord.config import TelemetryConfig
 from otel_discord.exporters._sentry_event import exception_events, package_name
 from otel_discord.scrubbing import Scrubber, default_rules
@@ -31,7 +36,16 @@ if TYPE_CHECKING:
     from sentry_sdk._types import Event
     from sentry_sdk.session import Session
 
-__all__ = ["SentryExporter", "scrub_event", "sentry_exporter_factory", "sentry_otlp_target"]
+__all__ = [
+    "SentryClient",
+    "SentryExporter",
+    "SentryHub",
+    "SentryStartupExporter",
+    "scrub_event",
+    "sentry_exporter_factory",
+    "sentry_log_exporter_factory",
+    "sentry_otlp_target",
+]
 
 log = logging.getLogger("otel_discord.sentry")
 
@@ -116,9 +130,8 @@ def _no_personal_data() -> dict[str, Any]:
     }
 
 
-class SentryExporter(SpanExporter):
-    """Sends every exception event of the spans it gets as a Sentry error event, opens one
-    release-health session per bot run, and forwards the spans to the DSN's OTLP endpoint."""
+class SentryClient:
+    """One reporter's ``sentry_sdk.Client``, ``Scope`` and release-health session."""
 
     def __init__(
         self,
@@ -144,11 +157,7 @@ class SentryExporter(SpanExporter):
         self.environment = config.sentry_environment
         self.scrubber = scrubber
         self.gate = gate
-        self.packages = frozenset({package_name(reporter), *config.sentry_in_app})
         self.dropped_unscrubbable = 0
-        # The batch processor never calls an exporter's force_flush, so ``export`` itself waits
-        # (in the processor's worker thread, never the event loop) until its events went out.
-        self.flush_timeout = min(config.otlp_timeout, CLOSE_TIMEOUT)
         self._lock = threading.Lock()
         self._closed = False
         self.client: sentry_sdk.Client = sentry_sdk.Client(
@@ -178,8 +187,8 @@ class SentryExporter(SpanExporter):
         user = {"id": str(install_id)} if install_id else None
         if user:
             self.scope.set_user(user)
-        # Release health: one session per bot run (this exporter is built once per run, on the
-        # first consented span). Sent now so adoption shows at once, and again when it ends.
+        # Release health: one session per bot run (this client is built once per run, on first
+        # use). Sent now so adoption shows at once, and again when it ends.
         self.session: Session | None = Session(
             release=self.release,
             environment=self.environment,
@@ -188,12 +197,6 @@ class SentryExporter(SpanExporter):
         )
         self.client.capture_session(self.session)
         self._send_sessions()
-        self.otlp: SpanExporter | None = None
-        if config.sentry_traces:
-            from otel_discord.exporters._registry import make_otlp_exporter
-
-            url, headers = sentry_otlp_target(config.sentry_dsn)
-            self.otlp = make_otlp_exporter(url, "http/protobuf", headers, config.otlp_timeout)
 
     def _before_send(self, event: Any, hint: Any) -> Any:
         try:
@@ -209,13 +212,14 @@ class SentryExporter(SpanExporter):
         if flusher is not None:
             flusher.flush()  # hand pending session updates to the transport now, not in 60 s
 
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+    def capture(self, events: Sequence[dict[str, Any]], flush_timeout: float) -> int:
+        """Queue ``events`` for the transport's worker thread (bounded queue; it honours 429
+        ``Retry-After`` and drops what the backend refuses), then wait at most
+        ``flush_timeout`` for them to go out. Returns how many were accepted."""
         if self._closed:
-            return SpanExportResult.FAILURE
-        # Errors first: capturing queues them for the transport's own worker thread (bounded
-        # queue; it honours 429 Retry-After and drops what the backend refuses).
+            return 0
         captured = 0
-        for event in exception_events(spans, self.packages):
+        for event in events:
             try:
                 if self.client.capture_event(cast("Event", event), scope=self.scope):
                     captured += 1
@@ -224,16 +228,15 @@ class SentryExporter(SpanExporter):
         if captured:
             if self.session is not None:
                 self.session.update(errors=self.session.errors + captured)
-            self.client.flush(timeout=self.flush_timeout)
-        if self.otlp is None:
-            return SpanExportResult.SUCCESS
-        return self.otlp.export(spans)
+            self.client.flush(timeout=flush_timeout)
+        return captured
 
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        self.client.flush(timeout=timeout_millis / 1000)
-        return self.otlp.force_flush(timeout_millis) if self.otlp is not None else True
+    def flush(self, timeout: float) -> None:
+        if not self._closed:
+            self.client.flush(timeout=timeout)
 
-    def shutdown(self) -> None:
+    def close(self) -> None:
+        """End the session (only with consent) and close the client within ``CLOSE_TIMEOUT``."""
         with self._lock:
             if self._closed:
                 return
@@ -243,12 +246,158 @@ class SentryExporter(SpanExporter):
         if session is not None and allowed:
             session.close()
             self.client.capture_session(session)
+        # Consent withdrawn: nothing more leaves, not even the session's end.
+        self.client.close(timeout=CLOSE_TIMEOUT if allowed else 0.0)
+
+
+class SentryHub:
+    """Shares one :class:`SentryClient` between a reporter's span exporter and its start-up
+    event exporter. The client is built on first use; the last exporter to shut down closes it."""
+
+    def __init__(
+        self,
+        config: TelemetryConfig,
+        reporter: str,
+        *,
+        scrubber: Scrubber,
+        gate: Gate,
+        resource: Resource | None = None,
+    ) -> None:
+        self.config = config
+        self.reporter = reporter
+        self.scrubber = scrubber
+        self.gate = gate
+        self.resource = resource
+        self._client: SentryClient | None = None
+        self._users = 0
+        self._lock = threading.Lock()
+
+    def client(self) -> SentryClient:
+        with self._lock:
+            if self._client is None:
+                self._client = SentryClient(
+                    self.config,
+                    self.reporter,
+                    scrubber=self.scrubber,
+                    gate=self.gate,
+                    resource=self.resource,
+                )
+            return self._client
+
+    def acquire(self) -> None:
+        with self._lock:
+            self._users += 1
+
+    def release(self) -> None:
+        with self._lock:
+            self._users -= 1
+            client = self._client if self._users <= 0 else None
+        if client is not None:
+            client.close()
+
+
+class SentryExporter(SpanExporter):
+    """Sends every exception event of the spans it gets as a Sentry error event (opening the
+    run's release-health session) and forwards the spans to the DSN's OTLP endpoint."""
+
+    def __init__(
+        self,
+        config: TelemetryConfig,
+        reporter: str,
+        *,
+        scrubber: Scrubber,
+        gate: Gate,
+        resource: Resource | None = None,
+        hub: SentryHub | None = None,
+    ) -> None:
+        self.hub = hub or SentryHub(
+            config, reporter, scrubber=scrubber, gate=gate, resource=resource
+        )
+        self.sentry = self.hub.client()
+        self.hub.acquire()
+        self.packages = frozenset({package_name(reporter), *config.sentry_in_app})
+        # The batch processor never calls an exporter's force_flush, so ``export`` itself waits
+        # (in the processor's worker thread, never the event loop) until its events went out.
+        self.flush_timeout = min(config.otlp_timeout, CLOSE_TIMEOUT)
+        self._closed = False
+        self.otlp: SpanExporter | None = None
+        if config.sentry_traces and config.sentry_dsn:
+            from otel_discord.exporters._registry import make_otlp_exporter
+
+            url, headers = sentry_otlp_target(config.sentry_dsn)
+            self.otlp = make_otlp_exporter(url, "http/protobuf", headers, config.otlp_timeout)
+
+    @property
+    def dropped_unscrubbable(self) -> int:
+        """Events dropped because the scrubber failed on them (fail closed)."""
+        return self.sentry.dropped_unscrubbable
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        if self._closed:
+            return SpanExportResult.FAILURE
+        # Errors first, then the spans (the OTLP path may retry until its timeout).
+        self.sentry.capture(exception_events(spans, self.packages), self.flush_timeout)
+        if self.otlp is None:
+            return SpanExportResult.SUCCESS
+        return self.otlp.export(spans)
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        self.sentry.flush(timeout_millis / 1000)
+        return self.otlp.force_flush(timeout_millis) if self.otlp is not None else True
+
+    def shutdown(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         try:
-            # Consent withdrawn: nothing more leaves, not even the session's end.
-            self.client.close(timeout=CLOSE_TIMEOUT if allowed else 0.0)
+            self.hub.release()
         finally:
             if self.otlp is not None:
                 self.otlp.shutdown()
+
+
+class SentryStartupExporter(LogRecordExporter):
+    """Opens the run's release-health session when the start-up event is exported (so a bot
+    that never ends a span still counts in release adoption). Product events never go to
+    Sentry: every record is dropped here."""
+
+    def __init__(self, hub: SentryHub) -> None:
+        self.hub = hub
+        self.hub.acquire()
+        self._closed = False
+
+    def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
+        if not self._closed and any(r.log_record.event_name == STARTED for r in batch):
+            # In the event processor's worker thread: wait (bounded) until the session is out.
+            self.hub.client().flush(min(self.hub.config.otlp_timeout, CLOSE_TIMEOUT))
+        return LogRecordExportResult.SUCCESS
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+    def shutdown(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self.hub.release()
+
+
+class _NoEvents(LogRecordExporter):
+    def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
+        return LogRecordExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        return None
+
+
+#: The hub of each reporter, by the identity of its config object (``Reporter`` hands the same
+#: object to both factories). Weak: an entry goes with its reporter's exporter factories.
+_HUBS: weakref.WeakValueDictionary[int, SentryHub] = weakref.WeakValueDictionary()
+
+
+def _hub_of(config: TelemetryConfig) -> SentryHub | None:
+    hub = _HUBS.get(id(config))
+    # The hub holds its config, so while it lives no other object can have that id.
+    return hub if hub is not None and hub.config is config else None
 
 
 def sentry_exporter_factory(
@@ -261,14 +410,29 @@ def sentry_exporter_factory(
 ) -> Callable[[], SpanExporter]:
     """A factory for the pipeline: the exporter (and its client) is built on the first consented
     span only, so without consent there is no client, no thread and no request."""
+    hub = SentryHub(
+        config,
+        reporter,
+        scrubber=scrubber or Scrubber(default_rules(id_mode=config.id_mode)),
+        gate=gate or (lambda: True),
+        resource=resource,
+    )
+    _HUBS[id(config)] = hub
 
     def factory() -> SpanExporter:
         return SentryExporter(
-            config,
-            reporter,
-            scrubber=scrubber or Scrubber(default_rules(id_mode=config.id_mode)),
-            gate=gate or (lambda: True),
-            resource=resource,
+            config, reporter, scrubber=hub.scrubber, gate=hub.gate, resource=resource, hub=hub
         )
 
     return factory
+
+
+def sentry_log_exporter_factory(
+    config: TelemetryConfig, reporter: str
+) -> Callable[[], LogRecordExporter]:
+    """The event-side factory: the start-up event opens the session of the reporter's hub (made
+    by :func:`sentry_exporter_factory` for the same config); other events are dropped."""
+    hub = _hub_of(config)
+    if hub is None:
+        return _NoEvents
+    return functools.partial(SentryStartupExporter, hub)
