@@ -93,3 +93,32 @@ def test_shard_and_cluster_resource_crosses_the_collector(collector: CollectorCh
     assert resource["discord.cluster"] == "eu-west"
     assert resource["service.name"] == "shardbot"
     assert "host.name" not in resource
+
+
+def _texts(span: dict[str, Any]) -> dict[str, str]:
+    """Every string the receiver got for ``span``, by where it was."""
+    found = {"name": span["name"], "status.message": span["status"]["message"]}
+    for where, attributes in (("attribute", span["attributes"]), ("resource", span["resource"])):
+        for key, value in attributes.items():
+            if key != "otel_discord.scrubbed":  # rule counts; the collector ignores this key
+                found[f"{where} {key}"] = str(value)
+    for event in span["events"]:
+        found[f"event {event['name']}"] = event["name"]
+        for key, value in event["attributes"].items():
+            found[f"event {event['name']} {key}"] = str(value)
+    return found
+
+
+def test_second_line_finds_nothing_the_client_let_through(collector: CollectorChain) -> None:
+    from tests.test_collector_redaction import second_line
+
+    telemetry = _reporter(collector, "grpc")
+    try:
+        _failing_job(telemetry)
+        assert telemetry.force_flush(5)
+        spans = collector.received.wait_for_names("sync-guilds", "fetch")
+    finally:
+        telemetry.shutdown(2)
+    for span in spans:
+        for where, text in _texts(span).items():
+            assert second_line(text) == text, f"{span['name']}: {where}"
