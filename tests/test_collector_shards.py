@@ -138,3 +138,30 @@ def test_bot_shards_reach_events_sent_after_them(grpc_receiver: GrpcReceiver) ->
         telemetry.shutdown(2)
     assert records[0]["resource"]["discord.shard.id"] == 3
     assert records[0]["resource"]["discord.shard.count"] == 4
+
+
+@pytest.mark.parametrize(
+    ("kind", "shards", "expected"),
+    [
+        ("Bot", {"shard_id": 1, "shard_count": 4}, (1, 4)),
+        ("AutoShardedBot", {"shard_ids": [0, 2], "shard_count": 4}, ([0, 2], 4)),
+        ("Bot", {}, (None, None)),
+    ],
+)
+def test_documented_on_ready_call_reads_a_discord_py_bot(
+    grpc_receiver: GrpcReceiver, kind: str, shards: dict[str, Any], expected: tuple[Any, Any]
+) -> None:
+    """The call docs/collector.md shows, on real discord.py bot objects (not connected)."""
+    import discord
+    from discord.ext import commands
+
+    bot_class = getattr(commands, kind)
+    bot = bot_class(command_prefix="!", intents=discord.Intents.none(), **shards)
+    telemetry = _telemetry(grpc_receiver)
+    try:
+        telemetry.set_shards(getattr(bot, "shard_ids", None) or bot.shard_id, bot.shard_count)
+        resource = _resource_of_span(telemetry, grpc_receiver, f"ready-{kind}")
+    finally:
+        telemetry.shutdown(2)
+    got = (resource.get("discord.shard.id"), resource.get("discord.shard.count"))
+    assert got == expected
