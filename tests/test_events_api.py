@@ -322,3 +322,15 @@ def test_events_never_carry_the_host_bots_trace(grpc_receiver: GrpcReceiver) -> 
     (record,) = grpc_receiver.received.wait_for_logs(lambda r: len(r) >= 1)
     assert record["trace_id"] == ""
     t.shutdown(2)
+
+
+def test_event_inside_the_reporters_span_carries_its_trace(grpc_receiver: GrpcReceiver) -> None:
+    t = _telemetry(grpc_receiver, "correlated")
+    t.enable("errors", "usage")
+    with t.span("command"):
+        t.record("backup", "restore")
+    assert t.force_flush(5)
+    (span,) = grpc_receiver.received.wait_for_names("command")
+    (record,) = grpc_receiver.received.wait_for_logs(lambda r: len(r) >= 1)
+    assert record["trace_id"] == span["trace_id"]
+    t.shutdown(2)
