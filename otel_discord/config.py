@@ -457,9 +457,10 @@ FIELDS: tuple[ConfigField, ...] = (
     ConfigField(
         "file_max_bytes",
         _parse_int,
-        "a whole number of bytes >= 1024",
+        "a whole number of bytes >= 65536",
         5_000_000,
-        "Size at which the span file rotates (one previous file is kept).",
+        "Size at which the span file rotates (one previous file is kept). A batch too big for "
+        "it is split over several lines; a single span bigger than it is dropped.",
         ("OTEL_DISCORD_FILE_MAX_BYTES",),
     ),
     ConfigField(
@@ -569,7 +570,7 @@ _EXTRA_CHECKS: dict[str, Callable[[Any], bool]] = {
     "max_queue_size": lambda v: v >= 1,
     "error_limit": lambda v: v >= 1,
     "error_window": lambda v: v > 0,
-    "file_max_bytes": lambda v: v >= 1024,
+    "file_max_bytes": lambda v: v >= 65536,
     "service_name": lambda v: v is None or bool(v),
     "shard_count": lambda v: v is None or v >= 1,
     "shard_id": lambda v: len(v) <= 1024,

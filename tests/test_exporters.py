@@ -230,10 +230,10 @@ def test_file_lines_are_otlp_json_with_hex_ids(tmp_path: Path) -> None:
 def test_file_rotation_keeps_the_file_bounded(tmp_path: Path) -> None:
     telemetry = Telemetry(
         "rotcog",
-        config={"enabled": True, "exporters": ["file"], "file_max_bytes": 4096, **FAST},
+        config={"enabled": True, "exporters": ["file"], "file_max_bytes": 65536, **FAST},
     )
     for i in range(60):
-        with telemetry.span(f"span-{i}", {"payload": "x" * 200}):
+        with telemetry.span(f"span-{i}", {"payload": "x" * 3000}):
             pass
         if i % 5 == 4:
             telemetry.force_flush(5)
@@ -241,10 +241,49 @@ def test_file_rotation_keeps_the_file_bounded(tmp_path: Path) -> None:
     folder = tmp_path / "otel-discord-data" / "spans"
     assert sorted(p.name for p in folder.iterdir()) == ["rotcog.jsonl", "rotcog.jsonl.1"]
     for path in folder.iterdir():
-        assert path.stat().st_size <= 4096
+        assert path.stat().st_size <= 65536
         file_spans(path.read_text().splitlines())  # whole lines only
     names = [s["name"] for s in file_spans((folder / "rotcog.jsonl").read_text().splitlines())]
     assert names[-1] == "span-59"
+    telemetry.shutdown(2)
+
+
+def test_a_batch_larger_than_the_bound_is_split_into_lines_that_fit(tmp_path: Path) -> None:
+    telemetry = Telemetry(
+        "bigbatch",
+        config={
+            "enabled": True,
+            "exporters": ["file"],
+            "file_max_bytes": 65536,
+            "schedule_delay": 60.0,  # one batch of all 12 spans, at the flush
+        },
+    )
+    for i in range(12):
+        with telemetry.span(f"span-{i}", {"payload": "y" * 8000}):
+            pass
+    telemetry.force_flush(5)
+    folder = tmp_path / "otel-discord-data" / "spans"
+    names: list[str] = []
+    for path in sorted(folder.iterdir(), reverse=True):  # .jsonl.1 (older) first
+        assert path.stat().st_size <= 65536
+        names += [s["name"] for s in file_spans(path.read_text().splitlines())]
+    assert names[-1] == "span-11"
+    telemetry.shutdown(2)
+
+
+def test_a_span_larger_than_the_bound_is_dropped_not_written(tmp_path: Path) -> None:
+    telemetry = Telemetry(
+        "huge", config={"enabled": True, "exporters": ["file"], "file_max_bytes": 65536, **FAST}
+    )
+    # Each value is cut at 16 KiB by the scrubber: five of them make one span past the bound.
+    with telemetry.span("huge", {f"payload{i}": "z" * 15_000 for i in range(5)}):
+        pass
+    with telemetry.span("small"):
+        pass
+    telemetry.force_flush(5)
+    path = tmp_path / "otel-discord-data" / "spans" / "huge.jsonl"
+    assert path.stat().st_size <= 65536
+    assert [s["name"] for s in file_spans(path.read_text().splitlines())] == ["small"]
     telemetry.shutdown(2)
 
 

@@ -47,26 +47,40 @@ class OtlpJsonFileExporter(SpanExporter):
         self.path = Path(path)
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
+        #: Spans dropped because one alone was larger than ``max_bytes``.
+        self.dropped = 0
+
+    def _lines(self, spans: Sequence[ReadableSpan]) -> list[bytes]:
+        """One line for the batch, or several when it would not fit the bound (halved until it
+        does). A single span larger than the bound is dropped: the bound always holds."""
+        line = (json.dumps(encode_spans_json(spans), separators=(",", ":")) + "\n").encode()
+        if len(line) <= self.max_bytes:
+            return [line]
+        if len(spans) == 1:
+            self.dropped += 1
+            return []
+        half = len(spans) // 2
+        return [*self._lines(spans[:half]), *self._lines(spans[half:])]
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         if not spans:
             return SpanExportResult.SUCCESS
-        line = json.dumps(encode_spans_json(spans), separators=(",", ":")) + "\n"
-        data = line.encode("utf-8")
+        lines = self._lines(spans)
         with self._lock:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                try:
-                    size = self.path.stat().st_size
-                except FileNotFoundError:
-                    size = 0
-                if size and size + len(data) > self.max_bytes:
-                    os.replace(self.path, self.path.with_name(self.path.name + ".1"))
-                with open(self.path, "ab") as fh:
-                    fh.write(data)
+                for data in lines:
+                    try:
+                        size = self.path.stat().st_size
+                    except FileNotFoundError:
+                        size = 0
+                    if size and size + len(data) > self.max_bytes:
+                        os.replace(self.path, self.path.with_name(self.path.name + ".1"))
+                    with open(self.path, "ab") as fh:
+                        fh.write(data)
             except OSError:
                 return SpanExportResult.FAILURE
-        return SpanExportResult.SUCCESS
+        return SpanExportResult.SUCCESS if lines else SpanExportResult.FAILURE
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
