@@ -70,6 +70,16 @@ def slash_interaction(bot: commands.Bot, command: str) -> discord.Interaction[An
         "app_permissions": "0",
         "guild_id": str(channel.guild.id),
         "channel_id": str(channel.id),
+        "channel": {
+            "id": str(channel.id),
+            "type": 0,
+            "guild_id": str(channel.guild.id),
+            "name": channel.name,
+            "position": 0,
+            "permission_overwrites": [],
+            "nsfw": False,
+            "parent_id": None,
+        },
         "member": {
             "user": {
                 "id": str(member.id),

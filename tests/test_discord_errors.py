@@ -404,3 +404,31 @@ async def test_command_span_when_enabled_carries_duration_and_names_only(
     }
     assert b"40" not in b"".join(grpc_receiver.received.raw).split(b"command add")[1][:200]
     telemetry.shutdown(2)
+
+
+async def test_error_reports_carry_the_bots_own_shard(grpc_receiver: GrpcReceiver) -> None:
+    bot = await start_bot(shard_id=1, shard_count=4)
+    telemetry = telemetry_for(grpc_receiver)
+    await instrumented_tools(bot, telemetry)
+    with pytest.raises(commands.CommandInvokeError):
+        await dpytest.message("!boom")
+
+    (span,) = reports(grpc_receiver, telemetry, "error ZeroDivisionError")
+    assert span["resource"]["discord.shard.id"] == 1
+    assert span["resource"]["discord.shard.count"] == 4
+    await stop_bot(bot)
+    telemetry.shutdown(2)
+
+
+async def test_hybrid_command_invoked_as_slash_is_reported_once_as_hybrid(
+    bot: commands.Bot, telemetry: Telemetry, grpc_receiver: GrpcReceiver
+) -> None:
+    cog = await instrumented_tools(bot, telemetry)
+    await bot.tree._call(slash_interaction(bot, "hboom"))
+    await dpytest.run_all_events()
+
+    (span,) = reports(grpc_receiver, telemetry, "error LookupError")
+    assert span["attributes"]["discord.kind"] == "hybrid"
+    assert span["attributes"]["discord.command"] == "hboom"
+    assert cog.handled == ["cog:HybridCommandError"]
+    assert len(telemetry.errors.buffer) == 1

@@ -181,6 +181,21 @@ class DiscordHooks:
         if isinstance(tree, app_commands.CommandTree):
             self._chain_tree(tree)
 
+        async def learn_shards() -> None:
+            self._learn_shards(bot)
+
+        # Shard ids are known once connected; a plain listener changes no default handler.
+        bot.add_listener(learn_shards, "on_ready")
+        if bot.is_ready():
+            self._learn_shards(bot)
+
+    def _learn_shards(self, bot: commands.Bot) -> None:
+        ids = getattr(bot, "shard_ids", None)
+        if ids is None:
+            ids = bot.shard_id
+        if ids is not None or bot.shard_count is not None:
+            self.reporter.set_shards(ids, bot.shard_count)
+
     def _chain_on_error(self, bot: commands.Bot) -> None:
         original: Callable[..., Coroutine[Any, Any, None]] = bot.on_error
 
