@@ -415,9 +415,12 @@ class Reporter:
     ) -> bool:
         """Fill ``discord.shard.id`` and ``discord.shard.count`` from the bot itself (its
         ``shard_id`` or ``shard_ids``, and ``shard_count``) where the operator configured none.
-        The discord hooks call it once the client knows its shards. Spans exported from then on
+        Call it once the client knows its shards (``on_ready``). Spans exported from then on
         carry them, and events too when none was sent yet. Never raises; returns whether the
-        exported resource changed."""
+        exported resource changed::
+
+            telemetry.set_shards(getattr(bot, "shard_ids", None) or bot.shard_id, bot.shard_count)
+        """
         try:
             config = self.config
             ids = config.shard_id or shard_ids
