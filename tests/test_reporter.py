@@ -315,3 +315,54 @@ def test_keep_callback_is_asked_for_every_span() -> None:
     assert asked == [IP, IP]
     assert [s["attributes"]["peer"] for s in spans.spans] == ["IP-ADDRESS", "IP-ADDRESS"]
     telemetry.shutdown(1)
+
+
+# -- resource ----------------------------------------------------------------------------------
+
+
+def test_resource_names_the_service_install_and_versions_but_not_the_machine(
+    http_receiver: HttpReceiver,
+) -> None:
+    import platform
+
+    import discord
+
+    from otel_discord import __version__
+
+    telemetry = Telemetry(
+        "res-cog",
+        version="3.1.4",
+        config={
+            "enabled": True,
+            "exporters": ["otlp"],
+            "otlp_endpoint": http_receiver.endpoint,
+            "schedule_delay": 0.01,
+        },
+    )
+    with telemetry.span("work"):
+        pass
+    telemetry.force_flush(5)
+    (span,) = http_receiver.received.wait_for_names("work")
+    resource = span["resource"]
+    assert resource["service.name"] == "res-cog"
+    assert resource["service.version"] == "3.1.4"
+    assert resource["otel_discord.install_id"] == telemetry.install_id
+    assert resource["telemetry.distro.version"] == __version__
+    assert resource["discord.py.version"] == discord.__version__
+    assert resource["process.runtime.version"] == platform.python_version()
+    assert len(resource["service.instance.id"]) == 36
+    machine = {"host.name", "host.id", "host.arch", "os.description", "process.pid"}
+    machine |= {"process.command_line", "process.command_args", "process.executable.path"}
+    assert not machine & set(resource)
+    assert platform.node() not in repr(resource)
+    telemetry.shutdown(2)
+
+
+def test_two_reporters_share_the_session_but_not_the_install_id() -> None:
+    a = Telemetry("sess-a", config={"exporters": []})
+    b = Telemetry("sess-b", config={"exporters": []})
+    ra, rb = a.resource.attributes, b.resource.attributes
+    assert ra["service.instance.id"] == rb["service.instance.id"]
+    assert ra["otel_discord.install_id"] != rb["otel_discord.install_id"]
+    a.shutdown(1)
+    b.shutdown(1)
