@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import inspect
 import json
 import sys
 import time
@@ -29,8 +30,10 @@ from otel_discord._attributes import (
 )
 from otel_discord._version import __version__
 from otel_discord.consent import MemoryConsentStore
+from otel_discord.scrubbing import Scrubber, default_rules
 from tests._bugsink import Bugsink
 from tests._discord import start_bot, stop_bot
+from tests.scrub_corpus import CASES, IDENTITY, OWN_TOKEN
 
 # Synthetic secrets with the real shapes.
 BOT_TOKEN = "MTE4NDI3MzQ1Njc4OTAxMjM0NQ.GxYzAb.c2VjcmV0LXRva2VuLXZhbHVlLWZvci10ZXN0cw"
@@ -254,3 +257,52 @@ async def test_no_secret_of_the_error_reaches_bugsink(
     assert len(crumbs) == 1
     assert "IP-ADDRESS" in crumbs[0]["message"]
     assert crumbs[0]["level"] == "warning"
+
+
+def corpus_scrubber() -> Scrubber:
+    """The reporter's default rules, told the corpus's own token and local identity."""
+    if "local_identity" in inspect.signature(default_rules).parameters:
+        return Scrubber(default_rules(token=OWN_TOKEN, local_identity=IDENTITY))
+    return Scrubber(default_rules(token=OWN_TOKEN))
+
+
+def test_every_corpus_secret_is_gone_from_the_stored_event(bugsink: Bugsink) -> None:
+    """Each corpus text travels in the exception message, a span attribute and a breadcrumb."""
+    scrubber = corpus_scrubber()
+    cases = [c for c in CASES if not c.needs_config or scrubber.scrub_text(c.text) != c.text]
+    telemetry = Telemetry(
+        "corpuscog",
+        version="1.0.0",
+        config={
+            "exporters": ["sentry"],
+            "sentry_dsn": bugsink.dsn("A"),
+            "sentry_traces": False,
+            "enabled": True,
+            "schedule_delay": 0.05,
+            "queue_max_bytes": 0,
+        },
+        consent=MemoryConsentStore(),
+        scrubber=scrubber,
+        notify_owners=False,
+    )
+    attributes = {f"case.{c.id}": c.text for c in cases}
+    with pytest.raises(RuntimeError), telemetry.span("command corpus", attributes) as span:
+        for case in cases:
+            span.add_event(
+                "breadcrumb",
+                {
+                    "otel_discord.breadcrumb.level": "info",
+                    "otel_discord.breadcrumb.logger": "corpuscog",
+                    "otel_discord.breadcrumb.message": case.text,
+                },
+            )
+        raise RuntimeError("\n".join(c.text for c in cases))
+    assert telemetry.force_flush(5)
+    event = event_of(bugsink, "A", telemetry)
+    telemetry.shutdown(5)
+
+    stored = json.dumps(event)
+    assert len(event["breadcrumbs"]["values"]) == len(cases)
+    assert len(event["contexts"]["otel"]["attributes"]) >= len(cases)
+    leaked = [(c.id, v) for c in cases for v in c.vanish if v in stored]
+    assert leaked == []

@@ -72,23 +72,10 @@ def sentry_otlp_target(dsn: str) -> tuple[str, dict[str, str]]:
     return url, {"x-sentry-auth": f"sentry sentry_key={key}"}
 
 
-def _walk(scrubber: Scrubber, value: Any, key: str | None) -> Any:
-    if key is not None:
-        for rule in scrubber.rules:
-            if rule.redacts_key(key):
-                return rule.marker
-    if isinstance(value, Mapping):
-        return {scrubber.scrub_text(str(k)): _walk(scrubber, v, str(k)) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_walk(scrubber, v, None) for v in value]
-    return scrubber.scrub_value(key, value)
-
-
 def scrub_event(scrubber: Scrubber, event: Mapping[str, Any]) -> dict[str, Any]:
     """Run ``scrubber`` over every key and value of a Sentry event (message, exception values,
     frames' paths and source lines, breadcrumbs, tags, extra, contexts, user)."""
-    scrub_data = getattr(scrubber, "scrub_data", None)
-    cleaned = scrub_data(event) if scrub_data is not None else _walk(scrubber, event, None)
+    cleaned = scrubber.scrub_data(event)
     if not isinstance(cleaned, dict):
         raise TypeError("the scrubber did not return a mapping")
     # Random ids this package made are not personal data; keep them intact so Sentry can link
