@@ -22,6 +22,7 @@ from otel_discord.hooks import (
 )
 from otel_discord.hooks import instrument_loop as _instrument_loop
 from otel_discord.hooks import loop as _loop
+from otel_discord.hooks._types import AnyBot, is_bot
 
 __all__ = ["Telemetry"]
 
@@ -105,7 +106,7 @@ class Telemetry(Reporter):
         self,
         cog: CogT,
         *,
-        bot: commands.Bot | None = None,
+        bot: AnyBot | None = None,
         notify_owners: bool | None = None,
     ) -> CogT:
         """Report errors of ``cog``'s prefix, hybrid and application commands and listeners
@@ -116,14 +117,14 @@ class Telemetry(Reporter):
         """
         if bot is None:
             found = getattr(cog, "bot", None)
-            bot = found if isinstance(found, commands.Bot) else None
+            bot = found if is_bot(found) else None
         self.discord.instrument_cog(cog, bot)
         notify = self.notify_owners if notify_owners is None else notify_owners
         if bot is not None and notify:
             self.notifier.schedule(bot, cog.qualified_name)
         return cog
 
-    def instrument_bot(self, bot: commands.Bot, packages: Iterable[str]) -> None:
+    def instrument_bot(self, bot: AnyBot, packages: Iterable[str]) -> None:
         """Report listener (``bot.on_error``) and app-command (``tree.on_error``) errors whose
         author frame lies in ``packages``; the existing handlers still run after."""
         self.discord.instrument_bot(bot, packages)

@@ -21,6 +21,7 @@ from opentelemetry.trace import Status, StatusCode
 
 from otel_discord import _attributes as A
 from otel_discord.hooks._errors import in_packages, unwrap
+from otel_discord.hooks._types import AnyBot
 
 if TYPE_CHECKING:
     from types import CodeType
@@ -148,7 +149,7 @@ class DiscordHooks:
         command.invoke = invoke  # type: ignore[method-assign]
         command.__otel_discord__ = self  # type: ignore[attr-defined]
 
-    def instrument_cog(self, cog: commands.Cog, bot: commands.Bot | None = None) -> None:
+    def instrument_cog(self, cog: commands.Cog, bot: AnyBot | None = None) -> None:
         for command in cog.walk_commands():
             self._hook_command(command)
         if any(True for _ in cog.walk_app_commands()):
@@ -163,7 +164,7 @@ class DiscordHooks:
 
     # -- bot-level chains --------------------------------------------------------------------
 
-    def instrument_bot(self, bot: commands.Bot, packages: Iterable[str]) -> None:
+    def instrument_bot(self, bot: AnyBot, packages: Iterable[str]) -> None:
         for package in packages:
             if not isinstance(package, str) or not package:
                 raise ValueError(f"instrument_bot: package names must be strings, not {package!r}")
@@ -171,7 +172,7 @@ class DiscordHooks:
             self.reports.breadcrumbs.watch(package)
         self.chain_bot(bot)
 
-    def chain_bot(self, bot: commands.Bot) -> None:
+    def chain_bot(self, bot: AnyBot) -> None:
         """Chain ``bot.on_error`` and ``bot.tree.on_error`` (once per bot)."""
         if bot in self._chained:
             return
@@ -189,14 +190,14 @@ class DiscordHooks:
         if bot.is_ready():
             self._learn_shards(bot)
 
-    def _learn_shards(self, bot: commands.Bot) -> None:
+    def _learn_shards(self, bot: AnyBot) -> None:
         ids = getattr(bot, "shard_ids", None)
         if ids is None:
             ids = bot.shard_id
         if ids is not None or bot.shard_count is not None:
             self.reporter.set_shards(ids, bot.shard_count)
 
-    def _chain_on_error(self, bot: commands.Bot) -> None:
+    def _chain_on_error(self, bot: AnyBot) -> None:
         original: Callable[..., Coroutine[Any, Any, None]] = bot.on_error
 
         async def on_error(event_method: str, /, *args: Any, **kwargs: Any) -> None:

@@ -17,6 +17,8 @@ import discord
 from discord.ext import commands
 from opentelemetry.sdk.trace import ReadableSpan
 
+from otel_discord.hooks._types import AnyBot
+
 if TYPE_CHECKING:
     from otel_discord.hooks._errors import ErrorReports
 
@@ -59,7 +61,7 @@ REMINDER_MESSAGE = """\
 Turn it on: `{enable}`"""
 
 
-async def owner_ids(bot: commands.Bot) -> set[int]:
+async def owner_ids(bot: AnyBot) -> set[int]:
     """The bot owner(s): ``owner_id(s)`` if set, else the application owner or team members."""
     ids = set(bot.owner_ids or ())
     if bot.owner_id:
@@ -72,7 +74,7 @@ async def owner_ids(bot: commands.Bot) -> set[int]:
     return {app.owner.id} if app.owner is not None else set()
 
 
-def _first_text_prefix(prefixes: Iterable[str], bot: commands.Bot) -> str | None:
+def _first_text_prefix(prefixes: Iterable[str], bot: AnyBot) -> str | None:
     mention_ids = {f"<@{bot.user.id}>", f"<@!{bot.user.id}>"} if bot.user else set()
     for prefix in prefixes:
         if isinstance(prefix, str) and prefix and prefix.strip() not in mention_ids:
@@ -80,7 +82,7 @@ def _first_text_prefix(prefixes: Iterable[str], bot: commands.Bot) -> str | None
     return None
 
 
-async def bot_prefix(bot: commands.Bot) -> str:
+async def bot_prefix(bot: AnyBot) -> str:
     """The prefix an owner would type, from the bot's real configuration."""
     get_valid = getattr(bot, "get_valid_prefixes", None)  # Red
     found: Any = None
@@ -142,7 +144,7 @@ class OwnerNotifier:
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[bool]] = set()
 
-    def schedule(self, bot: commands.Bot, cog_name: str) -> asyncio.Task[bool] | None:
+    def schedule(self, bot: AnyBot, cog_name: str) -> asyncio.Task[bool] | None:
         """Notify in the background once the bot is ready (never blocks, never raises)."""
         try:
             loop = asyncio.get_running_loop()
@@ -158,7 +160,7 @@ class OwnerNotifier:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def notify(self, bot: commands.Bot, cog_name: str) -> bool:
+    async def notify(self, bot: AnyBot, cog_name: str) -> bool:
         """Send the DM for ``cog_name`` if due. True if at least one owner got it."""
         try:
             async with self._lock:
@@ -171,7 +173,7 @@ class OwnerNotifier:
             )
             return False
 
-    async def _notify(self, bot: commands.Bot, cog_name: str) -> bool:
+    async def _notify(self, bot: AnyBot, cog_name: str) -> bool:
         record = self.reporter.consent_store.load(self.reporter.name)
         marker = NOTIFIED_PREFIX + cog_name
         if marker in record.notified or record.errors:
