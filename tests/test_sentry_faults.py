@@ -111,3 +111,18 @@ def test_429_with_retry_after_is_honoured_without_raising(http_receiver: HttpRec
     assert ticks > 20 and ticks_more > 20
     assert gap < 0.5
     assert shutdown_time(telemetry, 2.0) < 3.0
+
+
+def test_server_that_never_answers_keeps_the_bot_running_and_shutdown_bounded() -> None:
+    from tests._backends import SilentServer
+
+    server = SilentServer()
+    try:
+        telemetry = make_telemetry(f"http://{KEY}@127.0.0.1:{server.port}/3")
+        ticks, gap = asyncio.run(run_bot(telemetry, errors=3))
+        assert server.connections >= 1  # it was really tried, and it hangs
+        assert ticks > 20
+        assert gap < 0.5
+        assert shutdown_time(telemetry, 2.0) < 3.0
+    finally:
+        server.close()

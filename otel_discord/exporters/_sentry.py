@@ -354,9 +354,14 @@ class SentryStartupExporter(LogRecordExporter):
         self._closed = False
 
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
-        if not self._closed and any(r.log_record.event_name == STARTED for r in batch):
+        if self._closed or not any(r.log_record.event_name == STARTED for r in batch):
+            return LogRecordExportResult.SUCCESS
+        try:
             # In the event processor's worker thread: wait (bounded) until the session is out.
             self.hub.client().flush(min(self.hub.config.otlp_timeout, CLOSE_TIMEOUT))
+        except Exception as exc:
+            log.warning("otel_discord: cannot start the Sentry session: %s", exc)
+            return LogRecordExportResult.FAILURE
         return LogRecordExportResult.SUCCESS
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
