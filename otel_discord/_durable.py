@@ -18,6 +18,7 @@ import struct
 import threading
 import time
 import zlib
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,6 +101,11 @@ class DurableQueue:
         self.max_bytes = max_bytes
         self.max_age = max_age
         self._lock = threading.RLock()
+        self._drain_lock = threading.Lock()
+        # What is on disk, oldest first, kept in memory so a put costs O(1) on a long queue;
+        # reloaded from disk at each drain round (another process may share the directory).
+        self._index: OrderedDict[str, QueueEntry] | None = None
+        self._total = 0
         self._seq = 0
         self._counts = {
             "dropped_oldest": 0,
@@ -187,6 +193,29 @@ class DurableQueue:
         except OSError:
             return False
 
+    def reload(self) -> None:
+        """Re-read the directory into the in-memory index."""
+        with self._lock:
+            entries = self.entries()
+            self._index = OrderedDict((e.path.name, e) for e in entries)
+            self._total = sum(e.size for e in entries)
+
+    def _indexed(self) -> OrderedDict[str, QueueEntry]:
+        if self._index is None:
+            self.reload()
+        assert self._index is not None
+        return self._index
+
+    def _forget(self, entry: QueueEntry) -> None:
+        with self._lock:
+            if self._index is not None and self._index.pop(entry.path.name, None) is not None:
+                self._total -= entry.size
+
+    def pending(self) -> list[QueueEntry]:
+        """The indexed entries, oldest first (no directory listing)."""
+        with self._lock:
+            return list(self._indexed().values())
+
     def put(self, kind: str, category: str, payload: bytes) -> bool:
         """Queue one encoded request; enforce the bounds (oldest out first). True if stored."""
         if kind not in KINDS:
@@ -209,24 +238,33 @@ class DurableQueue:
             except OSError as exc:
                 log.warning("otel_discord: cannot write to the delivery queue (%s)", exc)
                 return False
+            index = self._indexed()
+            if name not in index:
+                created = int(stamp.split("-", 1)[0])
+                entry = QueueEntry(self.directory / name, created, kind, category, len(record))
+                index[name] = entry
+                self._total += len(record)
             self._enforce_bounds()
         return True
 
     def _enforce_bounds(self) -> None:
-        entries = self.entries()
-        cutoff = time.time_ns() - int(self.max_age * 1e9)
-        total = sum(e.size for e in entries)
-        expired = dropped = 0
-        for entry in entries:
-            too_old = entry.created_ns < cutoff
-            if not too_old and total <= self.max_bytes:
-                break
-            if self._unlink(entry.path):
-                total -= entry.size
-                if too_old:
-                    expired += 1
-                else:
-                    dropped += 1
+        with self._lock:
+            index = self._indexed()
+            cutoff = time.time_ns() - int(self.max_age * 1e9)
+            expired = dropped = 0
+            while index:
+                entry = next(iter(index.values()))
+                too_old = entry.created_ns < cutoff
+                if not too_old and self._total <= self.max_bytes:
+                    break
+                index.popitem(last=False)
+                self._total -= entry.size
+                # A file already gone was sent by another process sharing the directory.
+                if self._unlink(entry.path):
+                    if too_old:
+                        expired += 1
+                    else:
+                        dropped += 1
         if expired:
             self._count("dropped_expired", expired)
             log.warning("otel_discord: dropped %d queued batches older than the age bound", expired)
@@ -267,6 +305,7 @@ class DurableQueue:
         return None
 
     def set_aside(self, entry: QueueEntry) -> None:
+        self._forget(entry)
         corrupt = self.directory / "corrupt"
         try:
             corrupt.mkdir(parents=True, exist_ok=True)
@@ -279,6 +318,7 @@ class DurableQueue:
         )
 
     def remove(self, entry: QueueEntry, reason: str = "delivered") -> None:
+        self._forget(entry)
         if self._unlink(entry.path):
             self._count(reason)
 
@@ -286,7 +326,8 @@ class DurableQueue:
     def draining(self) -> Iterator[bool]:
         """Hold the queue's drain lock (across processes where ``fcntl`` exists); yields whether
         it was acquired. Two bots sharing a data dir never send the same batch twice."""
-        with self._lock:
+        # Not the index lock: exporters keep queueing while a drain round waits on the network.
+        with self._drain_lock:
             fh: IO[bytes] | None = None
             try:
                 self.directory.mkdir(parents=True, exist_ok=True)
@@ -371,8 +412,9 @@ class DurableDelivery:
         with self.queue.draining() as acquired:
             if not acquired:
                 return len(self.queue.entries())
+            self.queue.reload()
             self.queue._enforce_bounds()
-            entries = self.queue.entries()
+            entries = self.queue.pending()
             for i, entry in enumerate(entries):
                 if self._stop.is_set():
                     return len(entries) - i
