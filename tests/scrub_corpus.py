@@ -33,7 +33,7 @@ __all__ = [
 #: A Discord bot token's shape: base64 of a snowflake, a 6-character timestamp, an HMAC part.
 SHAPED_TOKEN = "MTA4NzY1NDMyMTA5ODc2NTQzMg.GaBcDe.x9Yz8Wv7Ut6Sr5Qp4On3Ml2Kj1Ih0GfEdCbA"
 #: The bot's own token as configured; not token-shaped, so only the exact-value rule can catch it.
-OWN_TOKEN = "own-bot-token-Zq8vN2rT5yW1xK4m"
+OWN_TOKEN = "Zq8vN2rT5yW1xK4m-hunter-x7"
 #: A JWT (header.payload.signature), HS256-shaped.
 JWT = (
     "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"

@@ -1,38 +1,70 @@
 """The scrubbing rules. Each is one small object with one job and a fixed marker word.
 
-Markers never contain any part of what they replace.
+Markers never contain any part of what they replace. Every rule is idempotent (a second pass
+finds nothing new: it skips values that already are its marker) and never raises on any text.
+
+A rule may declare a ``gate``: a regular expression that matches somewhere in every text the
+rule could change. The :class:`~otel_discord.scrubbing.Scrubber` joins the gates of all rules
+into one alternation, so clean text costs one regex search instead of one pass per rule.
 """
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import hmac
 import ipaddress
+import os
 import re
+import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from otel_discord.scrubbing._scrubber import Counts, Scrubber
 
 __all__ = [
+    "AuthorizationRule",
     "BotTokenRule",
     "DiscordIdRule",
+    "EmailRule",
+    "HomeDirRule",
+    "HostNameRule",
     "InviteRule",
     "IpAddressRule",
+    "JwtRule",
+    "QuerySecretRule",
     "RegexRule",
     "Rule",
+    "SecretAssignmentRule",
     "SecretKeyRule",
+    "UrlCredentialsRule",
+    "UserNameRule",
+    "WebhookRule",
     "default_rules",
 ]
 
+#: Bumped whenever a rule changes its gate at run time (``BotTokenRule.set_token``), so that
+#: scrubbers rebuild their combined gate.
+_gate_epoch = [0]
+
+
+def _bump_gates() -> None:
+    _gate_epoch[0] += 1
+
 
 class Rule:
-    """Base rule: ``scrub`` rewrites text; ``redacts_key`` says a key's whole value must go."""
+    """Base rule: ``scrub`` rewrites text; ``redacts_key`` says a key's whole value must go.
+
+    ``gate`` (a regex source, or ``None`` for "always run") must match somewhere in every text
+    the rule could change; ``scrubs_text = False`` marks rules that only judge keys.
+    """
 
     name: str = "rule"
     marker: str = "REDACTED"
+    gate: str | None = None
+    scrubs_text: bool = True
 
     def scrub(self, text: str, scrubber: Scrubber, counts: Counts | None, key: str | None) -> str:
         return text
@@ -41,8 +73,23 @@ class Rule:
         return False
 
 
+def _hit(
+    rule: Rule, scrubber: Scrubber, counts: Counts | None, value: str, key: str | None
+) -> bool:
+    """Whether ``value`` is replaced (not kept by the scrubber's callback); counts it if so."""
+    if scrubber._kept(rule.name, value, key):
+        return False
+    if counts is not None:
+        counts[rule.name] += 1
+    return True
+
+
 class RegexRule(Rule):
-    """Replace every match of ``pattern`` (optionally validated) with a marker."""
+    """Replace every match of ``pattern`` (optionally validated) with a marker.
+
+    ``group``: replace only that group of each match and keep the rest (``key=`` stays,
+    the value goes). A match that already is the marker is left alone.
+    """
 
     def __init__(
         self,
@@ -52,12 +99,17 @@ class RegexRule(Rule):
         *,
         validate: Callable[[re.Match[str]], bool] | None = None,
         prefilter: Callable[[str], bool] | None = None,
+        gate: str | None = None,
+        group: int | str = 0,
     ) -> None:
         self.name = name
         self.marker = marker
         self.pattern = re.compile(pattern) if isinstance(pattern, str) else pattern
         self.validate = validate
         self.prefilter = prefilter
+        self.gate = gate
+        self._gate = re.compile(gate) if gate is not None else None
+        self.group = group
 
     def replacement(self, match: re.Match[str]) -> str:
         return self.marker
@@ -65,17 +117,34 @@ class RegexRule(Rule):
     def scrub(self, text: str, scrubber: Scrubber, counts: Counts | None, key: str | None) -> str:
         if self.prefilter is not None and not self.prefilter(text):
             return text
+        if self._gate is not None and self._gate.search(text) is None:
+            return text
+        group = self.group
 
         def repl(match: re.Match[str]) -> str:
+            whole = match.group(0)
+            value = match.group(group)
+            if value is None or value == self.marker:
+                return whole
             if self.validate is not None and not self.validate(match):
-                return match.group(0)
-            if scrubber._kept(self.name, match.group(0), key):
-                return match.group(0)
-            if counts is not None:
-                counts[self.name] += 1
-            return self.replacement(match)
+                return whole
+            if not _hit(self, scrubber, counts, value, key):
+                return whole
+            if group == 0:
+                return self.replacement(match)
+            start = match.start(group) - match.start(0)
+            end = match.end(group) - match.start(0)
+            return whole[:start] + self.replacement(match) + whole[end:]
 
         return self.pattern.sub(repl, text)
+
+
+# -- tokens and credentials --------------------------------------------------------------------
+
+_TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+# The middle and last parts of a Discord bot token; the first part (base64 of the bot's ID,
+# 23-28 characters) is checked by hand so that the regex starts with a literal "." (fast).
+_TOKEN_TAIL = re.compile(r"\.[\w-]{6,7}\.[\w-]{27,38}(?![\w-])", re.ASCII)
 
 
 class BotTokenRule(Rule):
@@ -83,7 +152,8 @@ class BotTokenRule(Rule):
 
     name = "bot_token"
     marker = "BOT-TOKEN"
-    SHAPE = re.compile(r"(?<![\w-])[MNOA-Za-z0-9_-]{23,28}\.[\w-]{6,7}\.[\w-]{27,38}(?![\w-])")
+    SHAPE = re.compile(r"(?<![\w-])[A-Za-z0-9_-]{23,28}\.[\w-]{6,7}\.[\w-]{27,38}(?![\w-])")
+    _SHAPE_GATE = r"\.[\w-]{6,7}\.[\w-]{27}"
 
     def __init__(self, token: str | None = None) -> None:
         self.token: str | None = None
@@ -91,32 +161,194 @@ class BotTokenRule(Rule):
 
     def set_token(self, token: str | None) -> None:
         """Set the bot's own token; ``None``, empty or very short values are ignored safely."""
-        self.token = token.strip() if isinstance(token, str) and len(token.strip()) >= 8 else None
+        token = token.strip() if isinstance(token, str) else ""
+        self.token = token if len(token) >= 8 else None
+        own = f"{re.escape(self.token)}|" if self.token else ""
+        self.gate = f"{own}{self._SHAPE_GATE}"
+        _bump_gates()
 
     def scrub(self, text: str, scrubber: Scrubber, counts: Counts | None, key: str | None) -> str:
-        if self.token and self.token in text:
-            n = text.count(self.token)
-            text = text.replace(self.token, self.marker)
-            if counts is not None:
-                counts[self.name] += n
+        token = self.token
+        if token and token in text and _hit(self, scrubber, counts, token, key):
+            n = text.count(token)
+            text = text.replace(token, self.marker)
+            if counts is not None and n > 1:
+                counts[self.name] += n - 1
         if "." not in text:
+            return text
+        out: list[str] = []
+        last = 0
+        for m in _TOKEN_TAIL.finditer(text):
+            start = m.start()
+            i = start
+            while i > last and start - i <= 28 and text[i - 1] in _TOKEN_CHARS:
+                i -= 1
+            if not 23 <= start - i <= 28 or (i > 0 and text[i - 1] in _TOKEN_CHARS):
+                continue
+            if not _hit(self, scrubber, counts, text[i : m.end()], key):
+                continue
+            out.append(text[last:i])
+            out.append(self.marker)
+            last = m.end()
+        if not out:
+            return text
+        out.append(text[last:])
+        return "".join(out)
+
+
+def _has_digit(match: re.Match[str]) -> bool:
+    value = match.group("value")
+    return len(value) >= 16 and any(c.isdigit() for c in value)
+
+
+class AuthorizationRule(Rule):
+    """``Authorization: …`` values (to the end of the line or quote), and ``Bot …``,
+    ``Bearer …``, ``Basic …`` credentials wherever they appear."""
+
+    name = "authorization"
+    marker = "REDACTED"
+    gate = r"(?i:authorization)|\b(?:[Bb]ot|[Bb]earer|[Bb]asic)\s+[\w.~+/-]{16}"
+
+    HEADER = re.compile(
+        r"(?i)\b(?:proxy-)?authorization\\?[\"']?\s*[:=]\s*\\?[\"']?(?P<value>[^\"'\\\r\n]+)"
+    )
+    SCHEME = re.compile(r"\b(?:[Bb]ot|[Bb]earer|[Bb]asic)\s+(?P<value>[A-Za-z0-9._~+/-]+=*)")
+
+    def __init__(self) -> None:
+        self._header = RegexRule(self.name, self.HEADER, self.marker, group="value")
+        self._scheme = RegexRule(
+            self.name, self.SCHEME, self.marker, group="value", validate=_has_digit
+        )
+
+    def scrub(self, text: str, scrubber: Scrubber, counts: Counts | None, key: str | None) -> str:
+        if "uthorization" in text or "UTHORIZATION" in text:
+            text = self._header.scrub(text, scrubber, counts, key)
+        return self._scheme.scrub(text, scrubber, counts, key)
+
+
+class JwtRule(RegexRule):
+    """JSON Web Tokens, whole: header, payload and signature."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "jwt",
+            r"(?<![\w-])eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*",
+            "JWT",
+            gate=r"eyJ[\w-]{5}",
+        )
+
+
+_WEBHOOK = re.compile(
+    r"(?P<host>(?i:(?:https?://)?(?:(?:www|canary|ptb)\.)?discord(?:app)?\.com))?"
+    r"(?:/api(?:/v\d{1,2})?)?/(?P<kind>webhooks|interactions)/\d{15,21}(?P<token>/[\w-]{20,600})?",
+    re.ASCII,
+)
+
+
+def _webhook_validate(match: re.Match[str]) -> bool:
+    # A bare "/webhooks/<id>" path off Discord carries no secret (the ID rule shortens it).
+    return bool(match.group("host") or match.group("token"))
+
+
+class WebhookRule(RegexRule):
+    """Discord webhook URLs (every host form, with or without ``/api/vN``) and interaction
+    callback URLs, whose path carries the webhook or interaction token."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "webhook",
+            _WEBHOOK,
+            "WEBHOOK-URL",
+            validate=_webhook_validate,
+            gate=r"/(?:webhooks|interactions)/\d",
+        )
+
+    def replacement(self, match: re.Match[str]) -> str:
+        return "INTERACTION-URL" if match.group("kind") == "interactions" else "WEBHOOK-URL"
+
+
+class UrlCredentialsRule(RegexRule):
+    """Credentials in URLs: ``scheme://user:password@host`` keeps ``scheme://`` and the host."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "url_credentials",
+            r"://(?P<value>[^/\s@'\"<>]+)@",
+            "REDACTED",
+            group="value",
+            gate=r"://[^/\s@'\"<>]+@",
+        )
+
+
+_SECRET_PARAM = (
+    r"token|secret|password|passwd|pwd|key|signature|sig|code|auth|session|credential|jwt"
+)
+
+
+class QuerySecretRule(RegexRule):
+    """Query parameters named like a secret (token, secret, password, key, signature, code):
+    the value goes, the name stays."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "query_secret",
+            rf"[?&;][\w.-]*?(?i:{_SECRET_PARAM})[\w.-]*?=(?P<value>[^&#\s\"'<>\\]+)",
+            "REDACTED",
+            group="value",
+            gate=rf"[?&;][\w.-]*?(?i:{_SECRET_PARAM})[\w.-]*?=[^&#\s]",
+        )
+
+
+_SECRET_NAME = (
+    r"password|passwd|pwd|secret|token|api[_-]?key|(?:access|private|secret|signing)[_-]?key"
+    r"|authorization|auth|cookie|session(?:[_-]?id)?|credentials?|dsn"
+)
+#: The scrubber's own rule names read like secret assignments in its counts ("bot_token:1").
+_OWN_COUNT_NAMES = frozenset(
+    {"bot_token", "secret_key", "secret_assignment", "query_secret", "authorization"}
+)
+
+
+class SecretAssignmentRule(RegexRule):
+    """``password=…``, ``"api_key": "…"``, ``token='…'`` inside text (logs, reprs, JSON strings):
+    the value goes, the name stays."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "secret_assignment",
+            rf"(?i)(?P<name>(?<![\w-])[\w.-]*?(?:{_SECRET_NAME}))\\?[\"']?\s*[:=]\s*"
+            r"(?:\\?\"(?P<dq>[^\"\\\r\n]+)|'(?P<sq>[^'\\\r\n]+)|(?P<bare>[^\s\"',;&)}\]\\]+))",
+            "REDACTED",
+            gate=rf"(?i:{_SECRET_NAME})\\?[\"']?\s*[:=]",
+        )
+
+    def scrub(self, text: str, scrubber: Scrubber, counts: Counts | None, key: str | None) -> str:
+        if self._gate is not None and self._gate.search(text) is None:
             return text
 
         def repl(match: re.Match[str]) -> str:
-            if scrubber._kept(self.name, match.group(0), key):
-                return match.group(0)
-            if counts is not None:
-                counts[self.name] += 1
-            return self.marker
+            group = "dq" if match.group("dq") else "sq" if match.group("sq") else "bare"
+            value = match.group(group)
+            whole = match.group(0)
+            if value == self.marker or (
+                match.group("name").lower() in _OWN_COUNT_NAMES and value.isdigit()
+            ):
+                return whole
+            if not _hit(self, scrubber, counts, value, key):
+                return whole
+            start = match.start(group) - match.start(0)
+            return whole[:start] + self.marker + whole[start + len(value) :]
 
-        return self.SHAPE.sub(repl, text)
+        return self.pattern.sub(repl, text)
 
+
+# -- links, addresses ---------------------------------------------------------------------------
 
 _INVITE = re.compile(
     r"(?:https?://)?(?:www\.)?"
     r"(?:(?:canary\.|ptb\.)?discord(?:app)?\.com/invite|discord\.(?:gg|io|me|li)|dsc\.gg)"
-    r"/[A-Za-z0-9-]{1,64}",
-    re.IGNORECASE,
+    r"/[\w-]{1,64}",
+    re.IGNORECASE | re.ASCII,
 )
 
 
@@ -128,42 +360,7 @@ class InviteRule(RegexRule):
             "invite",
             _INVITE,
             "DISCORD-INVITE-LINK",
-            prefilter=lambda t: "/" in t,
-        )
-
-
-_IPV4 = r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w.]|\.\d)"
-_IPV6 = (
-    r"(?<![\w:.%])\[?(?:[0-9A-Fa-f]{0,4}:){2,7}"
-    r"(?:[0-9A-Fa-f]{1,4}|(?:\d{1,3}\.){3}\d{1,3})?(?:%[\w.-]+)?\]?(?![\w:])"
-)
-_IP = re.compile(f"{_IPV6}|{_IPV4}")
-
-
-def _is_ip(match: re.Match[str]) -> bool:
-    text = match.group(0).strip("[]")
-    if ":" in text:
-        # Reject "::" and "a::b"-shaped code (std::vector is not matched: letters past f).
-        hexdigits = sum(c in "0123456789abcdefABCDEF" for c in text.split("%")[0])
-        if hexdigits < 2 or text.count(":") < 2:
-            return False
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
-
-
-class IpAddressRule(RegexRule):
-    """IPv4 and IPv6 addresses, confirmed with :mod:`ipaddress` so lookalikes stay."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            "ip_address",
-            _IP,
-            "IP-ADDRESS",
-            validate=_is_ip,
-            prefilter=lambda t: "." in t or ":" in t,
+            gate=r"(?i:discord(?:app)?\.(?:gg|io|me|li|com/invite)/|dsc\.gg/)",
         )
 
 
@@ -176,8 +373,170 @@ class EmailRule(RegexRule):
     """E-mail addresses."""
 
     def __init__(self) -> None:
-        super().__init__("email", _EMAIL, "EMAIL", prefilter=lambda t: "@" in t)
+        super().__init__(
+            "email",
+            _EMAIL,
+            "EMAIL",
+            # "REDACTED@host" is what the URL-credentials rule left: not an address any more.
+            validate=lambda m: not m.group(0).startswith("REDACTED@"),
+            gate=r"[\w.+-]@[A-Za-z0-9-]+\.[A-Za-z]",
+        )
 
+
+_IPV4 = r"(?<![0-9A-Za-z.])(?:\d{1,3}\.){3}\d{1,3}(?!\w|\.\d)"
+_IPV6 = (
+    r"\[(?P<bracketed>[0-9A-Fa-f:.]+(?:%[\w.-]+)?)\]"
+    r"|(?<![\w:.%])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:(?:\d{1,3}\.){3}\d{1,3}|[0-9A-Fa-f]{1,4})?"
+    r"(?:%[\w.-]+)?(?![\w%]|:[\w:]|\.\d)"
+)
+_IP = re.compile(f"{_IPV4}|{_IPV6}", re.ASCII)
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def _is_ip(match: re.Match[str]) -> bool:
+    text = match.group("bracketed") or match.group(0)
+    if ":" not in text:
+        parts = text.split(".")
+        # ipaddress refuses leading zeros ("010.0.0.1"), which still name an address.
+        return len(parts) == 4 and all(p.isdigit() and int(p) <= 255 for p in parts)
+    base = text.split("%", 1)[0]
+    try:
+        ipaddress.IPv6Address(base)
+    except ValueError:
+        return False
+    # "a::b", "items[1::3]" and "::1" are valid IPv6 but in practice code, slices or
+    # loopback: an address with so few hex digits names no one.
+    return not ("::" in base and "." not in base and sum(c in _HEX for c in base) < 4)
+
+
+class IpAddressRule(RegexRule):
+    """IPv4 and IPv6 addresses in every written form (compressed, zone id, IPv4-mapped,
+    ``[addr]:port``), confirmed with :mod:`ipaddress` so lookalikes stay."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "ip_address",
+            _IP,
+            "IP-ADDRESS",
+            validate=_is_ip,
+            gate=r"\d\.\d{1,3}\.\d{1,3}\.\d|::|(?:[0-9A-Fa-f]{1,4}:){7}",
+        )
+
+
+# -- the machine's own identity ----------------------------------------------------------------
+
+#: Account and host names that name no person (scrubbing "root" would only mangle text).
+GENERIC_NAMES = frozenset(
+    {
+        "root", "admin", "administrator", "user", "users", "ubuntu", "debian", "pi", "runner",
+        "nobody", "red", "redbot", "bot", "discord", "container", "app", "www-data", "vscode",
+        "codespace", "ec2-user", "localhost", "localhost.localdomain", "docker", "home", "default",
+    }
+)  # fmt: skip
+_MARKER_WORDS = "bot-token discord-invite-link webhook-url interaction-url ip-address email jwt"
+_MARKER_WORDS += " redacted shortened-id home-dir user-name host-name truncated"
+#: Shorter names than this are never scrubbed from text ("not when very short").
+MIN_NAME_CHARS = 3
+
+
+def _usable_name(name: str | None) -> str | None:
+    if not name:
+        return None
+    name = name.strip()
+    low = name.lower()
+    if len(name) < MIN_NAME_CHARS or low in GENERIC_NAMES or low in _MARKER_WORDS:
+        return None
+    return name
+
+
+def _machine_home() -> str | None:
+    try:
+        return os.path.expanduser("~")
+    except Exception:
+        return None
+
+
+def _machine_user() -> str | None:
+    try:
+        return getpass.getuser()
+    except Exception:  # no user database entry (containers): nothing to scrub
+        return None
+
+
+def _machine_host() -> str | None:
+    # Read only so that it can be scrubbed out of text; it is never sent. gethostname() is a
+    # local call (no DNS lookup, unlike getfqdn()).
+    try:
+        return socket.gethostname()
+    except Exception:
+        return None
+
+
+_HOME_GENERIC = r"/home/[^/\s\"'\\:<>]+|/Users/[^/\s\"'\\:<>]+|[A-Za-z]:(?:\\\\|\\|/)Users(?:\\\\|\\|/)[^\\/\r\n\"'<>|:*?]+"  # noqa: E501
+
+
+class HomeDirRule(RegexRule):
+    """Home directories in paths (``/home/<name>``, ``/Users/<name>``,
+    ``C:\\Users\\<name>``, and this machine's own home): ``HOME-DIR``."""
+
+    def __init__(self, home: str | None = None) -> None:
+        home = home if home is not None else _machine_home()
+        home = (home or "").rstrip("/\\")
+        own = ""
+        if home and _usable_name(os.path.basename(home)) and len(home) >= 5:
+            own = re.escape(home) + r"(?![\w.-])|"
+        self.home = home or None
+        super().__init__(
+            "home_dir",
+            own + _HOME_GENERIC,
+            "HOME-DIR",
+            gate=own.replace(r"(?![\w.-])|", "|") + r"/home/|/Users/|:(?:\\\\|\\|/)Users",
+        )
+
+
+class _NameRule(RegexRule):
+    def __init__(self, name: str, marker: str, values: list[str]) -> None:
+        names = sorted({v for v in values if v}, key=len, reverse=True)
+        if names:
+            alternation = "|".join(re.escape(n) for n in names)
+            pattern = rf"(?i)(?<![\w-])(?:{alternation})(?![\w-])"
+            gate: str | None = f"(?i:{alternation})"
+        else:
+            pattern = r"(?!x)x"  # nothing to find
+            gate = r"(?!x)x"
+        super().__init__(name, pattern, marker, gate=gate)
+
+
+class HostNameRule(_NameRule):
+    """This machine's host name (and its first label) in text: ``HOST-NAME``."""
+
+    def __init__(self, host: str | None = None) -> None:
+        host = _usable_name(host if host is not None else _machine_host())
+        values: list[str] = []
+        if host and not _looks_like_ip(host):
+            values = [host, *[v for v in [_usable_name(host.split(".")[0])] if v]]
+        self.host = host
+        super().__init__("host_name", "HOST-NAME", values)
+
+
+class UserNameRule(_NameRule):
+    """This machine's user name in text (not when very short or generic): ``USER-NAME``."""
+
+    def __init__(self, user: str | None = None) -> None:
+        user = _usable_name(user if user is not None else _machine_user())
+        self.user = user
+        super().__init__("user_name", "USER-NAME", [user] if user else [])
+
+
+def _looks_like_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+# -- Discord IDs --------------------------------------------------------------------------------
 
 DISCORD_EPOCH_MS = 1_420_070_400_000
 
@@ -185,17 +544,21 @@ DISCORD_EPOCH_MS = 1_420_070_400_000
 class DiscordIdRule(RegexRule):
     """Discord snowflakes (16-20 digits whose timestamp lies between 2015 and now), shortened.
 
+    Also when glued to ``_`` or letters (``user_id_877…``), never inside a longer run of digits,
+    after a decimal point, or with a leading zero.
+
     ``mode="last4"``: ``SHORTENED-ID-dddd``, the last four digits of ``id >> 22`` (the seeds' way).
-    ``mode="hash"``: ``SHORTENED-ID-`` + 8 hex of an HMAC keyed with a per-install secret.
+    ``mode="hash"``: ``SHORTENED-ID-`` + 8 hex of an HMAC keyed with a per-install secret that is
+    never exported; far fewer collisions. Either way one ID gets one marker.
     """
 
-    PATTERN = re.compile(r"(?<!\d)\d{16,20}(?!\d)")
+    PATTERN = re.compile(r"(?<![0-9])(?<![0-9]\.)[1-9][0-9]{15,19}(?![0-9])")
 
     def __init__(self, mode: str = "last4", secret: bytes | None = None) -> None:
         if mode not in ("last4", "hash"):
-            raise ValueError("mode must be 'last4' or 'hash'")
+            raise ValueError(f"id_mode must be 'last4' or 'hash', not {mode!r}")
         if mode == "hash" and not secret:
-            raise ValueError("hash mode needs a secret")
+            raise ValueError("id_mode 'hash' needs a per-install secret (id_secret)")
         self.mode = mode
         self.secret = secret or b""
         super().__init__(
@@ -203,21 +566,26 @@ class DiscordIdRule(RegexRule):
             self.PATTERN,
             "SHORTENED-ID",
             validate=self._is_snowflake,
-            prefilter=lambda t: any(c.isdigit() for c in t),
+            gate=r"[0-9]{16}",
         )
 
     @staticmethod
     def _is_snowflake(match: re.Match[str]) -> bool:
         ms = (int(match.group(0)) >> 22) + DISCORD_EPOCH_MS
-        return 1_420_070_400_000 <= ms <= time.time() * 1000 + 86_400_000
+        return DISCORD_EPOCH_MS <= ms <= time.time() * 1000 + 86_400_000
 
     def replacement(self, match: re.Match[str]) -> str:
-        value = int(match.group(0))
+        return self.marker_for(int(match.group(0)))
+
+    def marker_for(self, value: int) -> str:
+        """The marker of one ID (the same everywhere in one process)."""
         if self.mode == "hash":
             digest = hmac.new(self.secret, str(value).encode(), hashlib.sha256).hexdigest()
             return f"SHORTENED-ID-{digest[:8]}"
         return f"SHORTENED-ID-{str(value >> 22)[-4:].rjust(4, '0')}"
 
+
+# -- keys ---------------------------------------------------------------------------------------
 
 _SECRET_WORDS = (
     "password",
@@ -238,20 +606,32 @@ _SECRET_WORDS = (
     "dsn",
 )
 _KEY_SPLIT = re.compile(r"[^a-z0-9]+")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
 class SecretKeyRule(Rule):
-    """Keys that name secrets (``password``, ``token``, ``api_key``, ...): the whole value goes."""
+    """Keys that name secrets (``password``, ``token``, ``api_key``, ``accessToken``, ...):
+    the whole value goes."""
 
     name = "secret_key"
     marker = "REDACTED"
+    scrubs_text = False
 
     def __init__(self, words: tuple[str, ...] = _SECRET_WORDS) -> None:
         self.words = frozenset(words)
         self._compound = tuple(w for w in words if "_" in w)
+        self._cache: dict[str, bool] = {}
 
     def redacts_key(self, key: str) -> bool:
-        low = key.lower()
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = self._judge(key)
+            if len(self._cache) < 4096:
+                self._cache[key] = hit
+        return hit
+
+    def _judge(self, key: str) -> bool:
+        low = _CAMEL.sub("_", key).lower()
         parts = [p for p in _KEY_SPLIT.split(low) if p]
         if any(p in self.words for p in parts):
             return True
@@ -260,14 +640,32 @@ class SecretKeyRule(Rule):
 
 
 def default_rules(
-    *, token: str | None = None, id_mode: str = "last4", id_secret: bytes | None = None
+    *,
+    token: str | None = None,
+    id_mode: str = "last4",
+    id_secret: bytes | None = None,
+    local_identity: Mapping[str, str | None] | None = None,
 ) -> list[Rule]:
-    """The default rule list, in order."""
+    """The default rule list, in order.
+
+    ``local_identity`` (keys ``home``, ``user``, ``host``) replaces what is read from this
+    machine (tests pass synthetic values).
+    """
+    ident = dict(local_identity) if local_identity is not None else {}
     return [
         SecretKeyRule(),
+        AuthorizationRule(),
         BotTokenRule(token),
+        JwtRule(),
+        WebhookRule(),
+        UrlCredentialsRule(),
+        QuerySecretRule(),
+        SecretAssignmentRule(),
         InviteRule(),
-        IpAddressRule(),
         EmailRule(),
+        IpAddressRule(),
+        HomeDirRule(ident.get("home")),
+        HostNameRule(ident.get("host")),
+        UserNameRule(ident.get("user")),
         DiscordIdRule(id_mode, id_secret),
     ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -19,6 +20,9 @@ TRUNCATED = "...[TRUNCATED]"
 #: :meth:`Scrubber.scrub_data` replaces containers nested deeper than this (and cycles).
 MAX_DEPTH = 64
 REDACTED = "REDACTED"
+# When cutting, the last word (up to this long) is dropped with the rest.
+_MAX_WORD = 1024
+_LAST_WORD = re.compile(r"[^\s\"'<>,;()\[\]{}]*\Z")
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,28 @@ class Scrubber:
         self.rules: list[Rule] = list(default_rules() if rules is None else rules)
         self.keep = keep
         self.max_chars = max_chars
+        self._plan_rules: list[Rule] = []
+        self._plan_epoch = -1
+        self._gate: re.Pattern[str] | None = None
+        self._text_rules: list[Rule] = []
+
+    def _plan(self) -> tuple[re.Pattern[str] | None, list[Rule]]:
+        """The combined gate of all text rules (None if one has no gate) and those rules.
+
+        Rebuilt when the rule list or a rule's gate changes. Clean text then costs one search.
+        """
+        from otel_discord.scrubbing._rules import _gate_epoch
+
+        if self._plan_epoch != _gate_epoch[0] or self._plan_rules != self.rules:
+            rules = list(self.rules)
+            text_rules = [r for r in rules if r.scrubs_text]
+            gates = [r.gate for r in text_rules]
+            gate: re.Pattern[str] | None = None
+            if gates and all(g is not None for g in gates):
+                gate = re.compile("|".join(f"(?:{g})" for g in gates))
+            self._gate, self._text_rules = gate, text_rules
+            self._plan_rules, self._plan_epoch = rules, _gate_epoch[0]
+        return self._gate, self._text_rules
 
     def add(self, rule: Rule, *, before: str | None = None) -> None:
         """Add ``rule`` at the end, or before the rule named ``before``."""
@@ -80,10 +106,21 @@ class Scrubber:
             return False
 
     def scrub_text(self, text: str, counts: Counts | None = None, key: str | None = None) -> str:
-        """Scrub one string. ``counts`` receives how many values each rule replaced."""
+        """Scrub one string. ``counts`` receives how many values each rule replaced.
+
+        Text longer than ``max_chars`` is cut first (a partial last word is dropped, so that no
+        secret is cut into a piece its rule no longer recognises). Built-in rules never raise;
+        an exception from a rule added by the user propagates, and the pipeline then drops the
+        whole span or event (fail closed).
+        """
+        if not isinstance(text, str):
+            text = _safe_str(text)
         if len(text) > self.max_chars:
-            text = text[: self.max_chars] + TRUNCATED
-        for rule in self.rules:
+            text = _cut(text, self.max_chars)
+        gate, rules = self._plan()
+        if gate is not None and gate.search(text) is None:
+            return text
+        for rule in rules:
             text = rule.scrub(text, self, counts, key)
         return text
 
@@ -193,6 +230,21 @@ class Scrubber:
         except Exception:
             message = f"{_safe_repr(record.msg)} {_safe_repr(record.args)}"
         return self.scrub_text(message, counts)
+
+
+def _cut(text: str, limit: int) -> str:
+    head = text[: max(limit - len(TRUNCATED), 0)]
+    tail = _LAST_WORD.search(head, max(len(head) - _MAX_WORD, 0))
+    if tail is not None:
+        head = head[: tail.start()]
+    return head + TRUNCATED
+
+
+def _safe_str(obj: Any) -> str:
+    try:
+        return str(obj)
+    except Exception:
+        return f"<{type(obj).__name__}>"
 
 
 def _safe_repr(obj: Any) -> str:
