@@ -73,7 +73,10 @@ class ScrubMemo:
         self._scrubber: Scrubber | None = None
         self._limits: tuple[int, list[object]] = (0, [])
         self._texts: dict[str, tuple[str, tuple[tuple[str, int], ...]]] = {}
-        self._pairs: dict[tuple[str, object], tuple[tuple[tuple[str, Any], ...], tuple[Any, ...]]]
+        # Keyed by type too: 1, 1.0 and True are equal (and hash alike) but are not the same value.
+        self._pairs: dict[
+            tuple[str, type, object], tuple[tuple[tuple[str, Any], ...], tuple[Any, ...]]
+        ]
         self._pairs = {}
 
     def usable(self, scrubber: Scrubber) -> bool:
@@ -125,14 +128,14 @@ class ScrubMemo:
             ):
                 out.update(scrubber.scrub_attributes({key: value}, counts))
                 continue
-            hit = self._pairs.get((key, value))
+            hit = self._pairs.get((key, kind, value))
             if hit is None:
                 delta: Counter[str] = Counter()
                 scrubbed = scrubber.scrub_attributes({key: value}, delta)
                 hit = (tuple(scrubbed.items()), tuple(delta.items()))
                 if len(self._pairs) >= self.max_entries:
                     self._pairs.clear()
-                self._pairs[(key, value)] = hit
+                self._pairs[(key, kind, value)] = hit
             out.update(hit[0])
             if hit[1]:
                 counts.update(dict(hit[1]))

@@ -366,3 +366,14 @@ def test_two_reporters_share_the_session_but_not_the_install_id() -> None:
     assert ra["otel_discord.install_id"] != rb["otel_discord.install_id"]
     a.shutdown(1)
     b.shutdown(1)
+
+
+def test_equal_values_of_different_types_keep_their_type() -> None:
+    telemetry = Telemetry("memo", config={"enabled": True, "exporters": []})
+    spans = capture_spans(telemetry)
+    for value in (1, True, 1.0):
+        with telemetry.span("typed", {"flag": value}):
+            pass
+    values = [s["attributes"]["flag"] for s in spans.spans]
+    assert [type(v) for v in values] == [int, bool, float]
+    telemetry.shutdown(1)
