@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import random
 import secrets
-import sys
 import sysconfig
 import threading
 import time
@@ -360,7 +359,3 @@ class ErrorReports:
         if report is None:
             return False
         return export_once(report.span, self.reporter._processor.factories, timeout)
-
-
-def current_exception() -> BaseException | None:
-    return sys.exc_info()[1]
