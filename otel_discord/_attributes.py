@@ -26,6 +26,7 @@ DISCORD_USER_ID = "discord.user.id"
 DISCORD_SHARD_ID = "discord.shard.id"
 DISCORD_SHARD_COUNT = "discord.shard.count"
 DISCORD_CLUSTER = "discord.cluster"
+REDBOT_VERSION = "redbot.version"  # resource, only on Red-DiscordBot (otel_discord.red)
 
 # otel_discord.*: the package's own bookkeeping
 SCRUBBED = "otel_discord.scrubbed"  # "rule:count" strings

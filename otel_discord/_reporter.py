@@ -83,6 +83,7 @@ class Reporter:
         scrubber: Scrubber | None = None,
         token: str | None = None,
         private_metadata: Iterable[str] = (),
+        resource_attributes: Mapping[str, str] | None = None,
     ) -> None:
         if not isinstance(name, str) or not name.strip():
             raise ValueError("a reporter needs a non-empty reporter name")
@@ -110,6 +111,8 @@ class Reporter:
             self.config.service_name or name,
             version,
             self._record.install_id,
+            # Set by integrations (Red's version), never read from the machine.
+            dict(resource_attributes) if resource_attributes else None,
             shard_ids=self.config.shard_id,
             shard_count=self.config.shard_count,
             cluster=self.config.cluster,

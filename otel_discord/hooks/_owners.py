@@ -10,7 +10,7 @@ import asyncio
 import io
 import json
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -143,6 +143,9 @@ class OwnerNotifier:
         self.preview_command = preview_command
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[bool]] = set()
+        #: How the text reaches the owners; ``None``: a DM to each. Red's integration sets
+        #: ``bot.send_to_owners`` (which also honours the owner's extra destinations).
+        self.deliver: Callable[[Any, str], Awaitable[bool]] | None = None
 
     def schedule(self, bot: AnyBot, cog_name: str) -> asyncio.Task[bool] | None:
         """Notify in the background once the bot is ready (never blocks, never raises)."""
@@ -190,6 +193,18 @@ class OwnerNotifier:
             enable=self.enable_command.format(**fields).strip(),
             preview=self.preview_command.format(**fields).strip(),
         )
+        if self.deliver is not None:
+            sent = await self.deliver(bot, text)
+        else:
+            sent = await self._dm_owners(bot, text)
+        if sent:
+            from dataclasses import replace
+
+            latest = self.reporter.consent_store.load(self.reporter.name)
+            self.reporter.consent_store.save(replace(latest, notified=(*latest.notified, marker)))
+        return sent
+
+    async def _dm_owners(self, bot: AnyBot, text: str) -> bool:
         sent = False
         ids = await owner_ids(bot)
         if not ids:
@@ -206,11 +221,6 @@ class OwnerNotifier:
                     self.reporter.name,
                     type(exc).__name__,
                 )
-        if sent:
-            from dataclasses import replace
-
-            latest = self.reporter.consent_store.load(self.reporter.name)
-            self.reporter.consent_store.save(replace(latest, notified=(*latest.notified, marker)))
         return sent
 
 
