@@ -432,3 +432,18 @@ async def test_hybrid_command_invoked_as_slash_is_reported_once_as_hybrid(
     assert span["attributes"]["discord.command"] == "hboom"
     assert cog.handled == ["cog:HybridCommandError"]
     assert len(telemetry.errors.buffer) == 1
+
+
+def test_error_bookkeeping_stays_bounded_with_many_distinct_errors(
+    grpc_receiver: GrpcReceiver,
+) -> None:
+    telemetry = telemetry_for(grpc_receiver, enabled=False)
+    for i in range(2_000):
+        kind = type(f"Failure{i}", (RuntimeError,), {})
+        try:
+            raise kind("distinct")
+        except RuntimeError as exc:
+            telemetry.errors.capture(exc, "loop")
+    assert len(telemetry.errors.buffer) == 10
+    assert len(telemetry.errors._dedup._state) <= 512
+    telemetry.shutdown(2)
