@@ -3,6 +3,7 @@
 
 - ``telemetry.loop`` enabled, always sampled, file exporter (export runs in a background thread;
   the iteration pays for the span, its attributes, the link and scrubbing),
+- ``telemetry.loop`` without consent (the default until the owner opts in),
 - the seed cogs' way: the same body inside a sentry-sdk transaction on an isolated client
   (``sentry_sdk.Client`` + an isolation scope, never ``sentry_sdk.init``), traces sample rate 1,
   a transport that drops envelopes (no network).
@@ -59,6 +60,9 @@ async def main() -> int:
             "loop_sample_rate": 1.0,
         },
     )
+    off = Telemetry(
+        "bench-loop-off", config={"exporters": ["file"], "data_dir": data_dir}
+    )  # no consent: the default
     client = sentry_sdk.Client(
         dsn="https://public@127.0.0.1:9/1",
         traces_sample_rate=1.0,
@@ -74,6 +78,10 @@ async def main() -> int:
     async def instrumented() -> None:
         await asyncio.sleep(0)
 
+    @off.loop(seconds=0, count=ITERATIONS)
+    async def instrumented_off() -> None:
+        await asyncio.sleep(0)
+
     @tasks.loop(seconds=0, count=ITERATIONS)
     async def sentry_transaction() -> None:
         with sentry_sdk.isolation_scope() as scope:
@@ -85,6 +93,7 @@ async def main() -> int:
         ("plain tasks.loop iteration", lambda: run_loop(plain)),
         ("telemetry.loop iteration (enabled)", lambda: run_loop(instrumented)),
         ("sentry-sdk transaction iteration", lambda: run_loop(sentry_transaction)),
+        ("telemetry.loop iteration (no consent)", lambda: run_loop(instrumented_off)),
     ]
     best = {label: float("inf") for label, _ in cases}
     for _ in range(ROUNDS):
@@ -97,6 +106,7 @@ async def main() -> int:
     ours, theirs = best[cases[1][0]], best[cases[2][0]]
     print(f"{'telemetry.loop / sentry transaction':<38} {ours / theirs:6.2f}x")
     telemetry.shutdown(5)
+    off.shutdown(2)
     client.close(timeout=1)
     return 0 if ours < theirs else 1
 
