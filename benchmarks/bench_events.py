@@ -19,7 +19,7 @@ def main() -> None:
     off = Telemetry("bench-off", config={"exporters": ["file"], "data_dir": data_dir})
     on = Telemetry(
         "bench-on",
-        config={"exporters": ["file"], "data_dir": data_dir, "max_queue_size": 100_000},
+        config={"exporters": ["file"], "data_dir": data_dir, "max_queue_size": 200_000},
     )
     on.enable("usage")
 
