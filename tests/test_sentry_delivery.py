@@ -204,3 +204,30 @@ def test_an_event_the_scrubber_cannot_clean_is_dropped(http_receiver: HttpReceiv
     assert exporter.dropped_unscrubbable == 1
     assert items(http_receiver, "event") == []
     assert items(http_receiver, "session")  # the transport did work: only the event was held
+
+
+def test_a_report_shared_by_hand_without_consent_is_one_event_and_no_session(
+    http_receiver: HttpReceiver,
+) -> None:
+    """``telemetry send <code>`` exports one report through fresh exporters, consent off."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from otel_discord._pipeline import export_once
+    from otel_discord.exporters import build_exporter_factories
+
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    with pytest.raises(RuntimeError), provider.get_tracer("t").start_as_current_span("cmd"):
+        fail("shared by the owner")
+    config = load_config(
+        {"exporters": ["sentry"], "sentry_dsn": dsn_of(http_receiver), "sentry_traces": False}
+    )
+    factories = build_exporter_factories(config, "wirecog", scrubber=Scrubber(), gate=lambda: False)
+    assert export_once(memory.get_finished_spans()[0], factories, 5.0)
+
+    (event,) = items(http_receiver, "event")
+    assert event["exception"]["values"][-1]["value"] == "shared by the owner"
+    assert items(http_receiver, "session") == []

@@ -175,15 +175,18 @@ class SentryClient:
         if user:
             self.scope.set_user(user)
         # Release health: one session per bot run (this client is built once per run, on first
-        # use). Sent now so adoption shows at once, and again when it ends.
-        self.session: Session | None = Session(
-            release=self.release,
-            environment=self.environment,
-            user=user,
-            session_mode="application",
-        )
-        self.client.capture_session(self.session)
-        self._send_sessions()
+        # use). Sent now so adoption shows at once, and again when it ends. Not for a report the
+        # owner shares by hand without consent (``telemetry send``): that is one event only.
+        self.session: Session | None = None
+        if gate():
+            self.session = Session(
+                release=self.release,
+                environment=self.environment,
+                user=user,
+                session_mode="application",
+            )
+            self.client.capture_session(self.session)
+            self._send_sessions()
 
     def _before_send(self, event: Any, hint: Any) -> Any:
         try:
@@ -279,6 +282,8 @@ class SentryHub:
         with self._lock:
             self._users -= 1
             client = self._client if self._users <= 0 else None
+            if client is not None:
+                self._client = None  # a later user (``telemetry send``) gets a fresh client
         if client is not None:
             client.close()
 
