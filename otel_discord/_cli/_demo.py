@@ -194,6 +194,9 @@ def _route_logs() -> ExportFailures:
         logger = logging.getLogger(name)
         logger.addHandler(failures)
         logger.propagate = False
+    # The package's own delivery paths warn when something did not go out.
+    for name in ("otel_discord.pipeline", "otel_discord.sentry", "otel_discord.events"):
+        logging.getLogger(name).addHandler(failures)
     return failures
 
 
