@@ -105,3 +105,18 @@ async def test_quickstart_discord_code_runs_as_written(tmp_path: Path) -> None:
     assert "loop refresh" in spans.names()
     assert "download" in spans.names()
     assert telemetry.enabled is False  # shut down: nothing more is exported
+
+
+def test_quickstart_red_code_imports_and_calls_the_real_api() -> None:
+    """Red's own fixtures drive the example cog in the Red tests; here the quick start's block
+    is executed and its calls checked against the real signatures of ``attach``/``detach``."""
+    import inspect
+
+    from discord.ext import tasks
+
+    module = types.ModuleType("quickstart_red")
+    exec(compile(quickstart_block("Red-DiscordBot"), "quickstart.md", "exec"), module.__dict__)
+    assert isinstance(module.Weather.refresh, tasks.Loop)
+    attach = inspect.signature(module.otel_red.attach)
+    attach.bind(object(), object(), "weather", version="1.2.0")
+    inspect.signature(module.otel_red.detach).bind(object(), object(), timeout=5.0)
