@@ -186,3 +186,22 @@ def author_cog(reporter: str, cog_name: str, endpoint: str | None = None) -> Any
             raise LookupError(f"{cog_name} failed for 203.0.113.9")
 
     return AuthorCog
+
+
+async def settle(bot: Any) -> list[str]:
+    """Wait for the owner notifications under way; return (and drain) what the bot sent."""
+    reg = getattr(bot, "_otel_discord_red", None)
+    if reg is not None:
+        for telemetry in list(reg.reporters.values()):
+            await telemetry.notifier.wait()
+    return replies()
+
+
+def forget_red_memory(cog_name: str) -> None:
+    """What a new process would have of ``cog_name``'s Config: nothing in memory, so the next
+    ``Config.get_conf`` reads Red's data folder."""
+    from redbot.core import config as config_module
+
+    json_driver._shared_datastore.pop(cog_name, None)
+    for key in [k for k in list(config_module._config_cache.keys()) if k[0] == cog_name]:
+        config_module._config_cache.pop(key, None)

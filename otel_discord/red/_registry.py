@@ -187,7 +187,9 @@ async def attach(
     ``telemetry_kwargs`` go to :class:`~otel_discord.Telemetry` for the first cog only."""
     reg = registry(bot)
     telemetry = await reg.reporter(bot, name, dict(telemetry_kwargs))
-    telemetry.instrument_cog(cog, notify_owners=False)
+    # Not ``telemetry.instrument_cog``: that chains the bot's handlers per reporter object,
+    # and a reload makes a new one; the registry chains once per bot (``reg.chain``).
+    telemetry.discord.instrument_cog(cog, None)
     reg.chain(bot)
     chosen = _cog_loops(cog) if loops is None else list(loops)
     for each in chosen:
