@@ -149,7 +149,8 @@ async def unload_example(bot: Any) -> None:
 
 def author_cog(reporter: str, cog_name: str, endpoint: str | None = None) -> Any:
     """A Red cog of another author: attaches ``reporter`` in ``cog_load``, detaches in
-    ``cog_unload``; ``[p]<cog_name lower>`` raises; one loop (not started)."""
+    ``cog_unload``; ``[p]<cog_name lower>`` and the listener for ``bot.dispatch("otel_probe")``
+    raise; one loop (not started)."""
     from discord.ext import tasks
     from redbot.core import commands
 
@@ -184,6 +185,10 @@ def author_cog(reporter: str, cog_name: str, endpoint: str | None = None) -> Any
         @commands.command(name=cog_name.lower())
         async def fail(self, ctx: Any) -> None:
             raise LookupError(f"{cog_name} failed for 203.0.113.9")
+
+        @commands.Cog.listener()
+        async def on_otel_probe(self) -> None:  # ``bot.dispatch("otel_probe")``
+            raise KeyError(f"{cog_name} listener failed")
 
     return AuthorCog
 

@@ -204,3 +204,20 @@ async def test_unload_keeps_a_decision_made_just_before(bot: Any) -> None:
     await unload_example(bot)  # the Config write must not be lost with the reporter
     await load_example(bot)
     assert registry(bot).reporters["red-example"].enabled
+
+
+async def test_listener_error_reaches_the_receiver_after_reloads(
+    bot: Any, grpc_receiver: GrpcReceiver
+) -> None:
+    for _ in range(3):  # load, unload, load, unload, load
+        cog = author_cog("alpha", "Alpha", grpc_receiver.endpoint)(bot)
+        await bot.add_cog(cog)
+        await settle(bot)
+        if _ < 2:
+            await bot.remove_cog("Alpha")
+    cog.telemetry.enable()
+    bot.dispatch("otel_probe")
+    await asyncio.sleep(0.05)  # the listener task runs and fails
+    assert cog.telemetry.force_flush(5)
+    spans = await asyncio.to_thread(grpc_receiver.received.wait_for_names, "error KeyError")
+    assert [s["attributes"]["discord.listener"] for s in spans] == ["on_otel_probe"]
