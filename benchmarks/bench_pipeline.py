@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import statistics
 import tempfile
 import time
@@ -125,7 +126,11 @@ def compare(
     return statistics.median(times_a), statistics.median(times_b), statistics.median(ratios)
 
 
-def disabled_traced(data_dir: str) -> tuple[Callable[[int], None], Callable[[int], None]]:
+def disabled_traced(
+    data_dir: str,
+) -> tuple[Callable[[int], None], Callable[[int], None], Callable[[int], None]]:
+    """The disabled traced coroutine, the bare one, and the floor: a pass-through
+    ``functools.wraps`` decorator that does nothing but await the body."""
     telemetry = Telemetry(
         "bench-off",
         config={"exporters": [], "data_dir": data_dir},
@@ -136,6 +141,11 @@ def disabled_traced(data_dir: str) -> tuple[Callable[[int], None], Callable[[int
         await asyncio.sleep(0)
 
     traced = telemetry.traced("job")(body)
+
+    @functools.wraps(body)
+    async def passthrough(*args: object, **kwargs: object) -> None:
+        return await body(*args, **kwargs)
+
     loop = asyncio.new_event_loop()
 
     def runner(fn: Callable[[], object]) -> Callable[[int], None]:
@@ -145,7 +155,7 @@ def disabled_traced(data_dir: str) -> tuple[Callable[[int], None], Callable[[int
 
         return lambda n: loop.run_until_complete(many(n))
 
-    return runner(traced), runner(body)
+    return runner(traced), runner(body), runner(passthrough)
 
 
 def report(
@@ -175,9 +185,11 @@ def main() -> int:
         report("  (for information) the same, no value ever repeats", result, None, None)
         telemetry.shutdown(5)
         provider.shutdown()
-        traced, bare = disabled_traced(data_dir)
+        traced, bare, passthrough = disabled_traced(data_dir)
         result = compare(traced, bare, args.spans, args.rounds)
         ok &= report("disabled traced coroutine vs bare", result, 1.10, None)
+        result = compare(passthrough, bare, args.spans, args.rounds)
+        report("  (for information) a do-nothing decorator vs bare", result, None, None)
     return 0 if ok else 1
 
 
