@@ -119,3 +119,11 @@ async def test_unreadable_record_means_off_with_a_warning(
     record = await store.open("alpha")
     assert record.errors is False
     assert "unreadable" in caplog.text
+
+
+async def test_open_keeps_a_decision_whose_write_is_still_pending(bot: Any) -> None:
+    store = RedConsentStore()
+    record = await store.open("alpha")
+    store.save(record.decided(True))  # the write task has not run yet
+    assert (await store.open("alpha")).errors is True
+    assert await store.flush(5)

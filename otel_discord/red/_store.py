@@ -66,6 +66,10 @@ class RedConsentStore:
         """Read ``reporter``'s record from ``Config`` into memory (a fresh, not-consented one is
         created and written when there is none or it is unreadable)."""
         self._loop = asyncio.get_running_loop()
+        with self._lock:
+            cached = self._records.get(reporter)
+        if cached is not None:  # newer than Config while a write is pending
+            return cached
         config = self._configs.get(reporter) or config_for(reporter)
         self._configs[reporter] = config
         record: ConsentRecord | None = None
