@@ -221,3 +221,16 @@ async def test_listener_error_reaches_the_receiver_after_reloads(
     assert cog.telemetry.force_flush(5)
     spans = await asyncio.to_thread(grpc_receiver.received.wait_for_names, "error KeyError")
     assert [s["attributes"]["discord.listener"] for s in spans] == ["on_otel_probe"]
+
+
+async def test_reports_carry_the_bots_shards(bot: Any, grpc_receiver: GrpcReceiver) -> None:
+    bot.shard_ids, bot.shard_count = [2, 3], 4  # Red is an AutoShardedBot
+    cog = author_cog("alpha", "Alpha", grpc_receiver.endpoint)(bot)
+    await bot.add_cog(cog)
+    await settle(bot)
+    cog.telemetry.enable()
+    with cog.telemetry.span("sharded"):
+        pass
+    [span] = await asyncio.to_thread(grpc_receiver.received.wait_for_names, "sharded")
+    assert span["resource"]["discord.shard.id"] == [2, 3]
+    assert span["resource"]["discord.shard.count"] == 4

@@ -81,6 +81,20 @@ class RedRegistry:
                 await original_tree(interaction, error)
 
             tree.on_error = on_app_error  # type: ignore[method-assign]
+        if "shards" not in self.chained:
+            self.chained.add("shards")
+
+            async def learn_shards() -> None:
+                for telemetry in list(self.reporters.values()):
+                    self.learn_shards(bot, telemetry)
+
+            # Red is an AutoShardedBot: its shard ids are known once connected.
+            bot.add_listener(learn_shards, "on_ready")
+
+    @staticmethod
+    def learn_shards(bot: commands.Bot, telemetry: Telemetry) -> None:
+        if bot.is_ready():
+            telemetry.discord._learn_shards(bot)
 
     # -- the shared owner cog -----------------------------------------------------------------
 
@@ -191,6 +205,7 @@ async def attach(
     # and a reload makes a new one; the registry chains once per bot (``reg.chain``).
     telemetry.discord.instrument_cog(cog, None)
     reg.chain(bot)
+    reg.learn_shards(bot, telemetry)
     chosen = _cog_loops(cog) if loops is None else list(loops)
     for each in chosen:
         telemetry.instrument_loop(each, keep_running=keep_running)
