@@ -1,0 +1,51 @@
+"""Property tests: secrets spliced into random text at random offsets vanish; a second scrub is
+a no-op; no input makes the scrubber raise."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from otel_discord.scrubbing import Scrubber, default_rules
+from tests.scrub_corpus import CASES, IDENTITY, OWN_TOKEN, SecretCase
+
+SCRUBBER = Scrubber(default_rules(token=OWN_TOKEN, local_identity=IDENTITY))
+# Filler may hold anything printable; a separator keeps it from joining the secret into a longer
+# word (a digit glued to an ID makes a longer number, which rightly is not an ID).
+FILLER = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40)
+SEPARATORS = st.sampled_from([" ", "\n", "\t", ", ", "; ", " (", ") ", " '", "' ", ' "', " | "])
+SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@SETTINGS
+@given(
+    pieces=st.lists(st.tuples(FILLER, st.sampled_from(CASES), SEPARATORS), min_size=1, max_size=4),
+    tail=FILLER,
+)
+def test_spliced_secrets_vanish(pieces: list[tuple[str, SecretCase, str]], tail: str) -> None:
+    text = "".join(f"{filler}{sep}{case.text}{sep}" for filler, case, sep in pieces) + tail
+    out = SCRUBBER.scrub_text(text)
+    for _, case, _ in pieces:
+        for secret in case.vanish:
+            assert secret not in out
+
+
+@SETTINGS
+@given(text=st.text(max_size=300))
+def test_second_scrub_changes_nothing(text: str) -> None:
+    once = SCRUBBER.scrub_text(text)
+    assert SCRUBBER.scrub_text(once) == once
+
+
+@SETTINGS
+@given(
+    value=st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats() | st.text() | st.binary(),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+        max_leaves=20,
+    )
+)
+def test_no_input_makes_the_scrubber_raise(value: object) -> None:
+    SCRUBBER.scrub_data(value)
+    SCRUBBER.scrub_value("k", value)
+    SCRUBBER.scrub_text(str(value))
