@@ -15,7 +15,7 @@ from opentelemetry.trace import Span, Status, StatusCode
 from otel_discord import Telemetry
 from otel_discord.scrubbing import Scrubber, default_rules
 from tests._backends import CollectorChain
-from tests.scrub_corpus import CASES, IDENTITY, OWN_TOKEN
+from tests.scrub_corpus import CASES, IDENTITY, OWN_TOKEN, SHAPED_TOKEN
 
 Placer = Callable[[Telemetry, int, str], None]
 
@@ -141,3 +141,26 @@ def test_every_corpus_secret_vanishes_from_the_resource(collector: CollectorChai
     telemetry.shutdown(2)
     assert len([k for k in span["resource"] if k.startswith("custom.case")]) == len(CASES)
     assert _leaks([span["resource"]]) == []
+
+
+def test_a_secret_cut_by_the_breadcrumb_length_cap_leaves_no_fragment(
+    collector: CollectorChain,
+) -> None:
+    telemetry = _reporter(collector)
+    telemetry.errors.breadcrumbs.watch("scrubcorpus")
+    try:
+        # The token starts 10 characters before the 1,000-character cap: cut in half, its shape
+        # would no longer be recognised, so the partial word must be dropped with the rest.
+        logging.getLogger("scrubcorpus.cog").warning("%s%s tail", "word " * 198, SHAPED_TOKEN)
+        try:
+            raise ValueError("listener failed")
+        except ValueError as exc:
+            telemetry.errors.capture(exc, "listener")
+        assert telemetry.force_flush(10)
+        (span,) = collector.received.wait_for(lambda s: len(s) >= 1, timeout=20)
+    finally:
+        telemetry.errors.breadcrumbs.close()
+        telemetry.shutdown(2)
+    (crumb,) = [e for e in span["events"] if e["name"] == "breadcrumb"]
+    assert crumb["attributes"]["otel_discord.breadcrumb.message"].startswith("word " * 150)
+    assert SHAPED_TOKEN[:8] not in json.dumps(span)

@@ -28,6 +28,7 @@ from opentelemetry.trace import Span, SpanContext, Status, StatusCode, TraceFlag
 from otel_discord import _attributes as A
 from otel_discord._pipeline import export_once, scrub_span
 from otel_discord._version import __version__
+from otel_discord.scrubbing import cut_text
 
 if TYPE_CHECKING:
     from otel_discord._reporter import Reporter
@@ -149,7 +150,7 @@ class Breadcrumbs(logging.Handler):
         except Exception:
             message = str(record.msg)
         self.records.append(
-            (int(record.created * 1e9), record.levelname, record.name, message[:1000])
+            (int(record.created * 1e9), record.levelname, record.name, cut_text(message, 1000))
         )
 
     def watch(self, logger_name: str) -> None:

@@ -31,6 +31,7 @@ from otel_discord.scrubbing._scrubber import (
     KeepCallback,
     Scrubber,
     ScrubMatch,
+    cut_text,
 )
 
 __all__ = [
@@ -56,5 +57,6 @@ __all__ = [
     "UrlCredentialsRule",
     "UserNameRule",
     "WebhookRule",
+    "cut_text",
     "default_rules",
 ]

@@ -232,6 +232,12 @@ class Scrubber:
         return self.scrub_text(message, counts)
 
 
+def cut_text(text: str, limit: int) -> str:
+    """Cut ``text`` to at most ``limit`` characters, dropping a partial last word so that no half
+    of a secret survives the cut where its rule could no longer recognise it."""
+    return _cut(text, limit) if len(text) > limit else text
+
+
 def _cut(text: str, limit: int) -> str:
     head = text[: max(limit - len(TRUNCATED), 0)]
     tail = _LAST_WORD.search(head, max(len(head) - _MAX_WORD, 0))
