@@ -52,7 +52,7 @@ from otel_discord._attributes import (
     VERSION_RED,
     VERSION_REPORTER,
 )
-from otel_discord._pipeline import RateLimitedLog, _bounded
+from otel_discord._pipeline import RateLimitedLog, flush_within, shutdown_within
 from otel_discord._version import __version__
 from otel_discord.scrubbing import Scrubber
 
@@ -334,27 +334,12 @@ class ConsentScrubLogProcessor(LogRecordProcessor):
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         processors = [*(self._processors or ()), *self._extra]
-        if not processors:
-            return True
-        deadline = time.monotonic() + timeout_millis / 1000
-
-        def flush_all() -> None:
-            for p in processors:
-                p.force_flush(max(0, int((deadline - time.monotonic()) * 1000)))
-
-        return _bounded(flush_all, timeout_millis / 1000, "event-flush")
+        return flush_within(processors, timeout_millis, "event-flush")
 
     def shutdown_bounded(self, timeout: float) -> bool:
         self._shutdown = True
         processors = [*(self._processors or ()), *self._extra]
-        if not processors:
-            return True
-
-        def stop_all() -> None:
-            for p in processors:
-                p.shutdown()
-
-        return _bounded(stop_all, timeout, "event-shutdown")
+        return shutdown_within(processors, timeout, "event-shutdown")
 
     def shutdown(self) -> None:
         self.shutdown_bounded(self.export_timeout)

@@ -11,7 +11,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
@@ -274,6 +274,37 @@ def _bounded(fn: Callable[[], object], timeout: float, what: str) -> bool:
     return done.wait(max(0.0, timeout))
 
 
+class _Processor(Protocol):
+    def force_flush(self, timeout_millis: int = 30000) -> bool: ...
+
+    def shutdown(self) -> None: ...
+
+
+def flush_within(processors: Sequence[_Processor], timeout_millis: int, what: str) -> bool:
+    """Flush ``processors`` in turn, sharing one deadline; returns within the timeout."""
+    if not processors:
+        return True
+    deadline = time.monotonic() + timeout_millis / 1000
+
+    def flush_all() -> None:
+        for p in processors:
+            p.force_flush(max(0, int((deadline - time.monotonic()) * 1000)))
+
+    return _bounded(flush_all, timeout_millis / 1000, what)
+
+
+def shutdown_within(processors: Sequence[_Processor], timeout: float, what: str) -> bool:
+    """Shut ``processors`` down, returning within ``timeout`` seconds whatever they do."""
+    if not processors:
+        return True
+
+    def stop_all() -> None:
+        for p in processors:
+            p.shutdown()
+
+    return _bounded(stop_all, timeout, what)
+
+
 class ConsentScrubProcessor(SpanProcessor):
     """Drops spans without consent, scrubs the rest (fail-closed), hands them to the exporters."""
 
@@ -382,29 +413,12 @@ class ConsentScrubProcessor(SpanProcessor):
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         processors = [*(self._processors or ()), *self._extra]
-        if not processors:
-            return True
-        deadline = time.monotonic() + timeout_millis / 1000
-
-        def flush_all() -> None:
-            for p in processors:
-                remaining = max(0, int((deadline - time.monotonic()) * 1000))
-                p.force_flush(remaining)
-
-        return _bounded(flush_all, timeout_millis / 1000, "flush")
+        return flush_within(processors, timeout_millis, "flush")
 
     def shutdown_bounded(self, timeout: float) -> bool:
         """Shut the exporters down, returning within ``timeout`` seconds whatever they do."""
         self._shutdown = True
-        processors = [*(self._processors or ()), *self._extra]
-        if not processors:
-            return True
-
-        def stop_all() -> None:
-            for p in processors:
-                p.shutdown()
-
-        return _bounded(stop_all, timeout, "shutdown")
+        return shutdown_within([*(self._processors or ()), *self._extra], timeout, "shutdown")
 
     def shutdown(self) -> None:
         self.shutdown_bounded(self.export_timeout)
