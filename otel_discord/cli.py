@@ -350,7 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run a real discord.py bot offline and export its telemetry",
         description="Run a real discord.py bot offline for a few seconds (no Discord token: "
         "simulated messages, a real tasks loop, a real cog, one failing command, one failing "
-        "loop iteration) and export its spans: to the console by default.",
+        "loop iteration) and export its spans: to the console by default, and always to a file.",
     )
     p.add_argument("--otlp", metavar="URL", help="also export over OTLP to this endpoint")
     p.add_argument(

@@ -284,6 +284,24 @@ def test_demo_prints_spans_and_a_summary_to_the_console() -> None:
     assert IP not in out  # the failing command's message, scrubbed before the console
 
 
+def test_demo_writes_its_scrubbed_spans_as_otlp_json_lines_to_a_file() -> None:
+    result = run("demo", "--iterations", "3")
+    assert result.returncode == 0, result.stderr
+    (line,) = [ln for ln in result.stdout.splitlines() if "sent to:    file " in ln]
+    path = Path(line.split("sent to:    file ", 1)[1].split(" (OTLP/JSON lines)")[0])
+    text = path.read_text(encoding="utf-8")
+    requests = [json.loads(ln) for ln in text.splitlines()]
+    names = {
+        span["name"]
+        for request in requests
+        for rs in request["resourceSpans"]
+        for ss in rs["scopeSpans"]
+        for span in ss["spans"]
+    }
+    assert {"loop refresh_forecasts", "command radar"} <= names
+    assert IP not in text
+
+
 @pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
 def test_demo_spans_reach_a_real_otlp_receiver(
     protocol: str, http_receiver: HttpReceiver, grpc_receiver: GrpcReceiver

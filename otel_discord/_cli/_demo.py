@@ -215,6 +215,9 @@ def run_demo(
     exporters: list[str] = []
     if console or not (otlp or sentry_dsn):
         exporters.append("console")
+    # Always also the file exporter (OTLP/JSON lines) in the throwaway data dir: what a bot with
+    # no exporter configured does by default.
+    exporters.append("file")
     config: dict[str, Any] = {
         # enabled=True is the operator's opt-in: the demo's bot belongs to whoever runs it.
         "enabled": True,
@@ -290,4 +293,8 @@ def _destination(name: str, telemetry: Telemetry) -> str:
         return f"otlp {otlp_traces_url(config)} ({config.otlp_protocol})"
     if name == "sentry":
         return "sentry (errors as Sentry events)"
+    if name == "file":
+        from otel_discord.exporters._registry import _file_path
+
+        return f"file {_file_path(config, telemetry.name)} (OTLP/JSON lines)"
     return name
