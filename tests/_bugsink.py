@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -47,6 +48,36 @@ for name in %r:
     dsns[name] = [project.id, project.dsn]
 print(json.dumps({"projects": dsns, "token": AuthToken.create_full_access().token}))
 """
+
+
+# What the SDK and the server generate per event: random ids and clock readings. A short
+# "must vanish" value (say "85a3") turns up in them by chance now and then, so leak checks
+# read every other field of the stored event.
+_GENERATED_KEYS = frozenset(
+    {"event_id", "trace_id", "span_id", "parent_span_id", "timestamp", "start_timestamp",
+     "received", "ingest_timestamp"}
+)
+_RANDOM_ID = re.compile(
+    r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}", re.I
+)  # uuids and 32-hex ids (install id, event id); 16-hex span ids only by their keys above
+
+
+def without_generated(data: Any) -> Any:
+    """``data`` (a stored event) without the ids and timestamps the SDK and server make up."""
+    if isinstance(data, dict):
+        return {
+            k: without_generated(v) for k, v in data.items() if k not in _GENERATED_KEYS
+        }
+    if isinstance(data, list):
+        return [without_generated(v) for v in data]
+    if isinstance(data, str) and _RANDOM_ID.fullmatch(data):
+        return "<generated id>"
+    return data
+
+
+def stored_text(event: dict[str, Any]) -> str:
+    """Every field of a stored event that came from the bot, as one JSON text for leak checks."""
+    return json.dumps(without_generated(event), ensure_ascii=False)
 
 
 @dataclass

@@ -7,11 +7,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from hypothesis import settings
 
 if TYPE_CHECKING:
     from tests._backends import CollectorChain, GrpcReceiver, HttpReceiver
 
 pytest_plugins = ["otel_discord.testing", "tests._bugsink"]
+
+# The suite is reproducible: the same examples on every run, so a red run is a finding that can
+# be replayed, never a coin toss in CI. `--hypothesis-profile=explore` searches afresh, with more
+# examples; a failure it finds belongs in the corpus or in a deterministic test.
+settings.register_profile("default", max_examples=120, derandomize=True, database=None)
+settings.register_profile("explore", max_examples=5000, derandomize=False)
+settings.load_profile("default")
 
 
 @pytest.fixture(autouse=True)

@@ -31,7 +31,7 @@ from otel_discord._attributes import (
 from otel_discord._version import __version__
 from otel_discord.consent import MemoryConsentStore
 from otel_discord.scrubbing import Scrubber, default_rules
-from tests._bugsink import Bugsink
+from tests._bugsink import Bugsink, stored_text
 from tests._discord import start_bot, stop_bot
 from tests.scrub_corpus import CASES, IDENTITY, OWN_TOKEN
 
@@ -249,7 +249,7 @@ async def test_no_secret_of_the_error_reaches_bugsink(
     telemetry, event = await command_error(bugsink, bot, cog_module)
     telemetry.shutdown(5)
 
-    stored = json.dumps(event)
+    stored = stored_text(event)
     secrets = (BOT_TOKEN, INVITE, "discord.gg/h4Xk9QzT", IP, SNOWFLAKE, USER_DIR, str(tmp_path))
     for secret in secrets:
         assert secret not in stored, secret
@@ -301,7 +301,7 @@ def test_every_corpus_secret_is_gone_from_the_stored_event(bugsink: Bugsink) -> 
     event = event_of(bugsink, "A", telemetry)
     telemetry.shutdown(5)
 
-    stored = json.dumps(event)
+    stored = stored_text(event)
     assert len(event["breadcrumbs"]["values"]) == len(cases)
     assert len(event["contexts"]["otel"]["attributes"]) >= len(cases)
     leaked = [(c.id, v) for c in cases for v in c.vanish if v in stored]

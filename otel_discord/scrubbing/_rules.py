@@ -202,15 +202,20 @@ def _has_digit(match: re.Match[str]) -> bool:
 
 
 class AuthorizationRule(Rule):
-    """``Authorization: …`` values (to the end of the line or quote), and ``Bot …``,
-    ``Bearer …``, ``Basic …`` credentials wherever they appear."""
+    """``Authorization: …`` values (an optional scheme word and the credential after it), and
+    ``Bot …``, ``Bearer …``, ``Basic …`` credentials wherever they appear.
+
+    The header value ends with its credential, not at the end of the line: what follows on the
+    same line (another ``secret=…``, a path) is left for the rules that own it, which could no
+    longer see its name if this rule swallowed it."""
 
     name = "authorization"
     marker = "REDACTED"
     gate = r"(?i:authorization)|\b(?:[Bb]ot|[Bb]earer|[Bb]asic)\s+[\w.~+/-]{16}"
 
     HEADER = re.compile(
-        r"(?i)\b(?:proxy-)?authorization\\?[\"']?\s*[:=]\s*\\?[\"']?(?P<value>[^\"'\\\r\n]+)"
+        r"(?i)\b(?:proxy-)?authorization\\?[\"']?\s*[:=]\s*\\?[\"']?"
+        r"(?P<value>(?:[a-z][\w-]*[ \t]+)?[^\s\"'\\,;()<>\[\]{}]+)"
     )
     SCHEME = re.compile(r"\b(?:[Bb]ot|[Bb]earer|[Bb]asic)\s+(?P<value>[A-Za-z0-9._~+/-]+=*)")
 
