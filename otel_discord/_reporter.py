@@ -213,14 +213,18 @@ class Reporter:
         return False
 
     def _gate_now(self) -> bool:
-        if self._closed or any_kill_switch():
+        if self._closed or any_kill_switch() or self.config.enabled is False:
             return False
-        enabled = self.config.enabled
-        if enabled is not None:
-            return enabled
         if time.monotonic() >= self._next_refresh:
             self._maybe_refresh()
-        return self._record.errors
+        return self._errors_on(self._record)
+
+    def _errors_on(self, record: ConsentRecord) -> bool:
+        # ``enabled = true`` in config is the operator's opt-in, and stands until the owner
+        # decides on ``errors`` themselves (``disable`` must never reply "off" and keep sending).
+        if self.config.enabled and "errors" not in record.decided_categories:
+            return True
+        return record.errors
 
     def allows(self, category: str) -> bool:
         """Whether ``category`` (``errors`` or ``usage``) may be sent now."""
@@ -233,9 +237,9 @@ class Reporter:
         # sending a batch queued in an earlier run.
         if kill_switch() is not None or self.config.enabled is False:
             return False
-        if category == "errors" and self.config.enabled is not None:
-            return self.config.enabled
         self._maybe_refresh()
+        if category == "errors":
+            return self._errors_on(self._record)
         return self._record.allows(category)
 
     @property
@@ -256,8 +260,8 @@ class Reporter:
         self._decide(True, categories or ("errors",))
 
     def disable(self, *categories: str) -> None:
-        """Withdraw consent for ``categories`` (default: all); effective at once. Spans already
-        queued are dropped, not sent."""
+        """Withdraw consent for ``categories`` (default: all); effective at once, and also over
+        ``enabled = true`` in config. Spans already queued are dropped, not sent."""
         from otel_discord.consent import CATEGORIES
 
         self._decide(False, categories or CATEGORIES)

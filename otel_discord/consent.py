@@ -8,6 +8,7 @@ consented", with one local warning, and never an exception.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -104,6 +105,9 @@ class ConsentRecord:
     notified: tuple[str, ...] = ()
     #: Per-install key for hashed Discord IDs. Stays in the data dir; never exported.
     secret: str = field(default_factory=lambda: secrets.token_hex(32), repr=False)
+    #: The categories the owner has decided on (``enable``/``disable``). A decision on
+    #: ``errors`` wins over ``enabled = true`` in config: the owner's "no" is never ignored.
+    decided_categories: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -114,6 +118,7 @@ class ConsentRecord:
             "decided_at": self.decided_at,
             "notified": list(self.notified),
             "secret": self.secret,
+            "decided": list(self.decided_categories),
         }
 
     @classmethod
@@ -140,7 +145,20 @@ class ConsentRecord:
             secret = secrets.token_hex(32)
         if not isinstance(secret, str) or len(secret) < 32:
             raise ValueError("'secret' is not a string of 32+ characters")
-        return cls(reporter, errors, usage, install_id, decided_at, tuple(notified), secret)
+        # Records written before "decided" existed: a decision then covered every category.
+        decided = data.get("decided", list(CATEGORIES) if decided_at is not None else [])
+        if not isinstance(decided, list) or not all(d in CATEGORIES for d in decided):
+            raise ValueError(f"'decided' is not a list of {CATEGORIES}")
+        return cls(
+            reporter,
+            errors,
+            usage,
+            install_id,
+            decided_at,
+            tuple(notified),
+            secret,
+            tuple(decided),
+        )
 
     @property
     def enabled(self) -> bool:
@@ -158,7 +176,8 @@ class ConsentRecord:
             if category not in CATEGORIES:
                 raise ValueError(f"unknown consent category {category!r}; known: {CATEGORIES}")
         changes: dict[str, object] = {c: enabled for c in categories}
-        return replace(self, decided_at=_now(), **changes)  # type: ignore[arg-type]
+        decided = tuple(c for c in CATEGORIES if c in categories or c in self.decided_categories)
+        return replace(self, decided_at=_now(), decided_categories=decided, **changes)  # type: ignore[arg-type]
 
 
 @runtime_checkable
@@ -196,7 +215,12 @@ class MemoryConsentStore:
 
 def _safe_name(reporter: str) -> str:
     cleaned = re.sub(r"[^A-Za-z0-9_.-]", "_", reporter).strip(".") or "_"
-    return cleaned[:100]
+    if cleaned == reporter and len(cleaned) <= 100:
+        return cleaned
+    # Cleaning or cutting can make two reporters' names equal ("a/b" and "a_b"): a digest of
+    # the exact name keeps their records apart.
+    digest = hashlib.sha256(reporter.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    return f"{cleaned[:80]}-{digest}"
 
 
 class JsonConsentStore:

@@ -209,3 +209,19 @@ def test_unknown_category_is_rejected() -> None:
     with pytest.raises(ValueError, match="unknown consent category 'metrics'"):
         telemetry.enable("metrics")
     telemetry.shutdown(1)
+
+
+def test_a_record_from_before_per_category_decisions_counts_as_decided(tmp_path: Path) -> None:
+    store = JsonConsentStore(tmp_path)
+    record = store.load("cog").decided(False)
+    legacy = {k: v for k, v in record.to_json().items() if k != "decided"}
+    store.path("cog").write_text(json.dumps(legacy), encoding="utf-8")
+    assert store.load("cog").decided_categories == ("errors", "usage")
+
+
+@pytest.mark.parametrize(("first", "second"), [("a/b", "a_b"), ("x" * 100, "x" * 100 + "y")])
+def test_reporter_names_never_share_a_record(tmp_path: Path, first: str, second: str) -> None:
+    store = JsonConsentStore(tmp_path)
+    store.save(store.load(first).decided(True))
+    assert store.path(first) != store.path(second)
+    assert not store.load(second).errors

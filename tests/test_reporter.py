@@ -377,3 +377,41 @@ def test_equal_values_of_different_types_keep_their_type() -> None:
     values = [s["attributes"]["flag"] for s in spans.spans]
     assert [type(v) for v in values] == [int, bool, float]
     telemetry.shutdown(1)
+
+
+def test_owner_disable_wins_over_enabled_true_in_config(http_receiver: HttpReceiver) -> None:
+    telemetry = reporter(http_receiver.endpoint, enabled=True)
+    with telemetry.span("operator-opted-in"):
+        pass
+    telemetry.force_flush(5)
+    http_receiver.received.wait_for_names("operator-opted-in")
+    telemetry.disable()
+    assert not telemetry.enabled
+    with telemetry.span("after-owner-said-no"):
+        pass
+    telemetry.force_flush(5)
+    settle()
+    assert "after-owner-said-no" not in {s["name"] for s in http_receiver.received.spans()}
+    telemetry.shutdown(2)
+
+
+def test_owner_disable_over_config_lasts_across_a_restart(http_receiver: HttpReceiver) -> None:
+    reporter(http_receiver.endpoint, enabled=True).disable()
+    telemetry = reporter(http_receiver.endpoint, enabled=True)
+    assert not telemetry.enabled
+    with telemetry.span("after-restart"):
+        pass
+    telemetry.force_flush(5)
+    settle()
+    assert http_receiver.received.spans() == []
+    telemetry.enable()
+    assert telemetry.enabled
+    telemetry.shutdown(2)
+
+
+def test_deciding_usage_alone_leaves_the_config_opt_in_for_errors() -> None:
+    telemetry = Telemetry("rep-cog", config={"exporters": [], "enabled": True})
+    telemetry.disable("usage")
+    assert telemetry.enabled
+    assert not telemetry.allows("usage")
+    telemetry.shutdown(1)
