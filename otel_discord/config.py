@@ -7,6 +7,7 @@ default; loading, validation and the documentation table all read that one list.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import re
 import tomllib
@@ -25,6 +26,8 @@ __all__ = [
     "fields_markdown",
     "load_config",
 ]
+
+log = logging.getLogger("otel_discord.config")
 
 #: Exporter names accepted in ``exporters``.
 EXPORTER_NAMES = ("console", "file", "otlp", "sentry")
@@ -46,10 +49,21 @@ class TelemetryConfigError(ValueError):
         self.value = value
         self.source = source
         self.allowed = allowed
-        shown = repr(value)
-        if len(shown) > 80:
-            shown = shown[:77] + "..."
+        if key in _SECRET_KEYS and value is not None:
+            # Headers and DSNs carry credentials: an error message lands in logs and tracebacks.
+            shown = f"(hidden, {len(str(value))} characters)"
+        else:
+            shown = repr(value)
+            if len(shown) > 80:
+                shown = shown[:77] + "..."
         super().__init__(f"{key}: bad value {shown} from {source}; allowed: {allowed}")
+
+
+#: Keys whose values hold credentials, never repeated in an error message.
+_SECRET_KEYS = frozenset({"otlp_headers", "sentry_dsn"})
+#: Samplers OpenTelemetry defines that this package does not build. From the environment they
+#: are the host's setting for its own SDK, so they are ignored with a warning, not an error.
+_FOREIGN_SAMPLERS = frozenset({"jaeger_remote", "parentbased_jaeger_remote", "xray"})
 
 
 def _parse_bool(raw: object) -> bool:
@@ -566,6 +580,7 @@ def fields_markdown() -> str:
 
 
 _BY_NAME = {f.name: f for f in FIELDS}
+_ENV_VARS = frozenset(v for f in FIELDS for v in f.env if v.startswith("OTEL_DISCORD_"))
 _EXTRA_CHECKS: dict[str, Callable[[Any], bool]] = {
     "max_queue_size": lambda v: v >= 1,
     "error_limit": lambda v: v >= 1,
@@ -627,10 +642,22 @@ class TelemetryConfig:
         return Path(platformdirs.user_data_dir("otel-discord", appauthor=False))
 
 
+_TABLE_HEADER = re.compile(r"^[ \t]*\[", re.MULTILINE)
+
+
+_OUR_TABLE = re.compile(r"^[ \t]*\[[ \t]*[\"']?otel_discord[\"']?[ \t]*\]", re.MULTILINE)
+
+
 def _line_of(text: str, key: str) -> int | None:
+    """The line of ``key = ...`` where it is read: in ``[otel_discord]`` when the file has that
+    table, else at the top level (before any table header)."""
+    header = _OUR_TABLE.search(text)
+    start = header.end() if header is not None else 0
+    following = _TABLE_HEADER.search(text, start)
+    end = following.start() if following is not None else len(text)
     # [ \t]*, not \s*: \s would run across blank lines and report the line before them.
     pattern = re.compile(rf"^[ \t]*[\"']?{re.escape(key)}[\"']?[ \t]*=", re.MULTILINE)
-    match = pattern.search(text)
+    match = pattern.search(text, start, end)
     return text.count("\n", 0, match.start()) + 1 if match else None
 
 
@@ -657,6 +684,7 @@ def _read_toml(path: Path) -> tuple[dict[str, Any], str]:
     if not isinstance(table, dict):
         raise TelemetryConfigError("otel_discord", table, f"file {path}", "a TOML table")
     return table, text
+
 
 
 def _apply(
@@ -698,11 +726,20 @@ def load_config(
             where = f"file {path}" + (f", line {line}" if line else "")
             _apply(key, raw, where, values, sources)
 
+    for var, raw in env.items():
+        if var.startswith("OTEL_DISCORD_") and var not in _ENV_VARS:
+            raise TelemetryConfigError(
+                var, raw, f"environment variable {var}", "one of " + ", ".join(sorted(_ENV_VARS))
+            )
     for spec in FIELDS:
         for var in spec.env:
             raw = env.get(var)
             if raw is None or raw.strip() == "":
                 continue
+            source = f"environment variable {var}"
+            if spec.name == "sampler" and raw.strip().lower() in _FOREIGN_SAMPLERS:
+                log.warning("otel_discord: %s=%s is not built here; ignored", var, raw.strip())
+                break
             if spec.env_scale != 1.0:
                 try:
                     raw_value: object = float(raw) * spec.env_scale
@@ -710,7 +747,14 @@ def load_config(
                     raw_value = raw
             else:
                 raw_value = raw
-            _apply(spec.name, raw_value, f"environment variable {var}", values, sources)
+            try:
+                _apply(spec.name, raw_value, source, values, sources)
+            except TelemetryConfigError as exc:
+                # Name the value as written (milliseconds), not as scaled.
+                allowed = exc.allowed
+                if spec.env_scale != 1.0:
+                    allowed += f" (this variable: milliseconds, x{spec.env_scale:g} = seconds)"
+                raise TelemetryConfigError(spec.name, raw, source, allowed) from None
             break
 
     if isinstance(config, TelemetryConfig):

@@ -176,8 +176,50 @@ def test_bad_millisecond_timeout_variable_names_the_variable() -> None:
         load_config(environ={"OTEL_EXPORTER_OTLP_TIMEOUT": "ten"})
     assert str(info.value) == (
         "otlp_timeout: bad value 'ten' from environment variable OTEL_EXPORTER_OTLP_TIMEOUT; "
-        "allowed: seconds, a number >= 0"
+        "allowed: seconds, a number >= 0 (this variable: milliseconds, x0.001 = seconds)"
     )
+
+
+def test_bad_millisecond_variable_shows_the_value_as_written() -> None:
+    with pytest.raises(TelemetryConfigError) as info:
+        load_config(environ={"OTEL_EXPORTER_OTLP_TIMEOUT": "-5"})
+    assert str(info.value).startswith("otlp_timeout: bad value '-5' from environment variable")
+
+
+def test_line_is_the_one_in_the_otel_discord_table(tmp_path: Path) -> None:
+    path = write(tmp_path, '[tool]\nenabled = "x"\n\n[otel_discord]\nenabled = "maybe"\n')
+    with pytest.raises(TelemetryConfigError) as info:
+        load_config(config_file=path, environ={})
+    assert info.value.source == f"file {path}, line 5"
+
+
+def test_unknown_otel_discord_variable_is_an_error() -> None:
+    with pytest.raises(TelemetryConfigError) as info:
+        load_config(environ={"OTEL_DISCORD_EXPORTER": "otlp"})
+    assert info.value.key == "OTEL_DISCORD_EXPORTER"
+    assert "OTEL_DISCORD_EXPORTERS" in info.value.allowed
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("OTEL_EXPORTER_OTLP_HEADERS", "authorization=Bearer hunter2-synthetic,broken"),
+        ("OTEL_DISCORD_SENTRY_DSN", "ftp://hunter2synthetic@sentry.example.com/1"),
+    ],
+)
+def test_error_never_repeats_a_credential(variable: str, value: str) -> None:
+    with pytest.raises(TelemetryConfigError) as info:
+        load_config(environ={variable: value})
+    assert "hunter2" not in str(info.value)
+    assert f"(hidden, {len(value)} characters)" in str(info.value)
+
+
+def test_a_host_sampler_this_package_does_not_build_is_ignored_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    config = load_config(environ={"OTEL_TRACES_SAMPLER": "parentbased_jaeger_remote"})
+    assert config.sampler == "parentbased_always_on"
+    assert "OTEL_TRACES_SAMPLER=parentbased_jaeger_remote is not built here" in caplog.text
 
 
 def test_ratio_above_one_is_rejected() -> None:
