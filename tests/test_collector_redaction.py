@@ -24,8 +24,15 @@ MASK = "****"
 
 #: Lookalikes the second line masks although the client keeps them: without lookaround a
 #: pattern cannot see that a 16-20 digit run is part of a longer number, or that an IPv4-shaped
-#: run continues with ".5". Tightening a pattern should shrink this set (update it then).
-KNOWN_OVERMATCH = {"dotted-five", "time-ns", "long-digit-run", "decimal-fraction"}
+#: run continues with ".5", or that "1.2.3.4" after "version" is a version. Tightening a
+#: pattern should shrink this set (update it then).
+KNOWN_OVERMATCH = {
+    "dotted-five",
+    "time-ns",
+    "long-digit-run",
+    "decimal-fraction",
+    "version-words",
+}
 
 
 def _config() -> dict[str, Any]:
