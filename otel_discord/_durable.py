@@ -2,6 +2,9 @@
 bounded on-disk queue in the data dir, and are sent again when the backend is back (also after a
 restart). Ordinary spans are not queued: under an outage or pressure they may be dropped.
 
+At shutdown (:meth:`DurableDelivery.spill`) an export still waiting on the backend is given up and
+its batch written to disk at once, so what was not confirmed delivered survives a restart.
+
 One queue per reporter, ``<data_dir>/queue/<reporter>/``, one file per failed batch holding the
 encoded OTLP request (``ExportTraceServiceRequest`` or ``ExportLogsServiceRequest``) behind a
 small header with a checksum. Bounds: total bytes and age; the oldest files go first and every
@@ -40,6 +43,7 @@ __all__ = [
     "DurableQueue",
     "DurableSpanExporter",
     "QueueStats",
+    "RetryAfter",
     "is_error_bearing",
 ]
 
@@ -49,10 +53,24 @@ _MAGIC = b"ODQ1"
 _HEADER = struct.Struct(">4sIQ")  # magic, crc32 of payload, payload length
 _SUFFIX = ".otq"
 KINDS = ("traces", "logs")
+CATEGORIES = ("errors", "usage")
+
+#: The longest wait a backend's ``Retry-After`` can impose on the queue (a broken or hostile
+#: value must not hold every queued report back for days).
+MAX_RETRY_AFTER = 600.0
+
+
+@dataclass(frozen=True)
+class RetryAfter:
+    """A sender's answer: the backend is up but asked for ``seconds`` before the next try."""
+
+    seconds: float
+
 
 #: Sends one encoded OTLP request of a kind: True when the backend accepted it, False to try
-#: again later (down, timeout, 429, 5xx), None when it refused the batch for good (other 4xx).
-Sender = Callable[[bytes], "bool | None"]
+#: again later (down, timeout, 5xx), :class:`RetryAfter` to try again no sooner than the backend
+#: asked (429/503 with ``Retry-After``), None when it refused the batch for good.
+Sender = Callable[[bytes], "bool | RetryAfter | None"]
 CategoryGate = Callable[[str], bool]
 
 
@@ -164,6 +182,27 @@ class DurableQueue:
 
     # -- files -------------------------------------------------------------------------------
 
+    def _entry(self, name: str) -> QueueEntry | None:
+        """The entry a queue file name stands for; None for other files. A ``.otq`` file whose
+        name this queue did not write is set aside like a corrupt one: nothing could ever send
+        it, and counting it as queued would keep the drain thread alive for good."""
+        if not name.endswith(_SUFFIX) or name.startswith("."):
+            return None
+        path = self.directory / name
+        try:
+            stamp, kind, category = name[: -len(_SUFFIX)].split(".")
+            created = int(stamp.split("-", 1)[0])
+            if kind not in KINDS or category not in CATEGORIES:
+                raise ValueError(name)
+        except ValueError:
+            self._set_aside_path(path, "has a name this queue did not write")
+            return None
+        try:
+            size = path.stat().st_size
+        except OSError:
+            return None  # sent and removed meanwhile (another process shares the directory)
+        return QueueEntry(path, created, kind, category, size)
+
     def entries(self) -> list[QueueEntry]:
         """Queued entries, oldest first."""
         out: list[QueueEntry] = []
@@ -172,24 +211,18 @@ class DurableQueue:
         except OSError:
             return out
         for name in names:
-            if not name.endswith(_SUFFIX):
-                continue
-            parts = name[: -len(_SUFFIX)].split(".")
-            try:
-                stamp, kind, category = parts
-                created = int(stamp.split("-", 1)[0])
-                size = (self.directory / name).stat().st_size
-            except (ValueError, OSError):
-                continue
-            out.append(QueueEntry(self.directory / name, created, kind, category, size))
+            entry = self._entry(name)
+            if entry is not None:
+                out.append(entry)
         out.sort(key=lambda e: e.path.name)
         return out
 
     def has_entries(self) -> bool:
-        """Whether anything is queued (stops at the first entry: cheap on a long queue)."""
+        """Whether anything is queued (stops at the first entry: cheap on a long queue); the
+        same files as :meth:`entries`."""
         try:
             with os.scandir(self.directory) as it:
-                return any(e.name.endswith(_SUFFIX) and not e.name.startswith(".") for e in it)
+                return any(self._entry(e.name) is not None for e in it)
         except OSError:
             return False
 
@@ -216,15 +249,16 @@ class DurableQueue:
         with self._lock:
             return list(self._indexed().values())
 
-    def put(self, kind: str, category: str, payload: bytes) -> bool:
-        """Queue one encoded request; enforce the bounds (oldest out first). True if stored."""
+    def put(self, kind: str, category: str, payload: bytes) -> QueueEntry | None:
+        """Queue one encoded request; enforce the bounds (oldest out first). The entry if
+        stored."""
         if kind not in KINDS:
             raise ValueError(f"unknown kind {kind!r}")
         record = _HEADER.pack(_MAGIC, zlib.crc32(payload), len(payload)) + payload
         if len(record) > self.max_bytes:
             self._count("dropped_oldest")
             log.warning("otel_discord: a batch of %d bytes exceeds the queue bound", len(record))
-            return False
+            return None
         with self._lock:
             self._seq += 1
             stamp = f"{time.time_ns():020d}-{os.getpid():07d}-{self._seq:06d}"
@@ -237,15 +271,15 @@ class DurableQueue:
                 os.replace(tmp, self.directory / name)
             except OSError as exc:
                 log.warning("otel_discord: cannot write to the delivery queue (%s)", exc)
-                return False
+                return None
             index = self._indexed()
+            created = int(stamp.split("-", 1)[0])
+            entry = QueueEntry(self.directory / name, created, kind, category, len(record))
             if name not in index:
-                created = int(stamp.split("-", 1)[0])
-                entry = QueueEntry(self.directory / name, created, kind, category, len(record))
                 index[name] = entry
                 self._total += len(record)
             self._enforce_bounds()
-        return True
+        return entry
 
     def _enforce_bounds(self) -> None:
         with self._lock:
@@ -306,16 +340,20 @@ class DurableQueue:
 
     def set_aside(self, entry: QueueEntry) -> None:
         self._forget(entry)
+        self._set_aside_path(entry.path, "is corrupt")
+
+    def _set_aside_path(self, path: Path, why: str) -> None:
         corrupt = self.directory / "corrupt"
         try:
             corrupt.mkdir(parents=True, exist_ok=True)
-            os.replace(entry.path, corrupt / entry.path.name)
+            os.replace(path, corrupt / path.name)
+        except FileNotFoundError:
+            return  # another process set it aside first
         except OSError:
-            self._unlink(entry.path)
+            if not self._unlink(path):
+                return
         self._count("set_aside")
-        log.warning(
-            "otel_discord: queued batch %s is corrupt; moved to %s", entry.path.name, corrupt
-        )
+        log.warning("otel_discord: queued batch %s %s; moved to %s", path.name, why, corrupt)
 
     def remove(self, entry: QueueEntry, reason: str = "delivered") -> None:
         self._forget(entry)
@@ -350,6 +388,19 @@ class DurableQueue:
                 fh.close()
 
 
+class _Attempt:
+    """One live export running in its own thread, so that shutdown can stop waiting for it."""
+
+    __slots__ = ("abandoned", "done", "lock", "result", "saved")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.lock = threading.Lock()
+        self.result: bool | None = None
+        self.abandoned = False
+        self.saved: list[QueueEntry] = []
+
+
 class DurableDelivery:
     """A reporter's queue plus the thread that drains it while it is not empty."""
 
@@ -369,6 +420,11 @@ class DurableDelivery:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._thread_lock = threading.Lock()
+        #: Seconds the backend asked for (``Retry-After``) at the last failed drain round.
+        self._retry_after = 0.0
+        self._spilling = threading.Event()
+        self._attempts: set[_Attempt] = set()
+        self._attempts_lock = threading.Lock()
 
     def resume(self) -> None:
         """Start draining if anything is queued (called when a reporter starts)."""
@@ -404,11 +460,18 @@ class DurableDelivery:
                     if not self.queue.has_entries():
                         self._thread = None
                         return
-            self._wake.wait(self.retry_interval)
+            not_before = time.monotonic() + self._retry_after
+            self._wake.wait(max(self.retry_interval, self._retry_after))
             self._wake.clear()
+            # A live export's success wakes the queue early, but never before the backend's
+            # Retry-After has run out.
+            rest = not_before - time.monotonic()
+            if rest > 0:
+                self._stop.wait(rest)
 
     def drain_once(self) -> int:
         """Send queued batches oldest first until one fails; return how many remain."""
+        self._retry_after = 0.0
         with self.queue.draining() as acquired:
             if not acquired:
                 return len(self.queue.entries())
@@ -437,6 +500,9 @@ class DurableDelivery:
                     )
                     self.queue.remove(entry, "dropped_rejected")
                     continue
+                if isinstance(ok, RetryAfter):
+                    self._retry_after = min(max(0.0, ok.seconds), MAX_RETRY_AFTER)
+                    return len(entries) - i
                 if not ok:
                     return len(entries) - i
                 self.queue.remove(entry, "delivered")
@@ -448,6 +514,61 @@ class DurableDelivery:
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(max(0.0, timeout))
+
+    # -- live exports ------------------------------------------------------------------------
+
+    def export(self, call: Callable[[], bool], save: Callable[[], list[QueueEntry]]) -> bool:
+        """Run one live export: ``call`` returns True when the backend took the batch; a batch
+        it did not take goes to ``save``, which queues what must survive and returns the
+        entries. After :meth:`spill` nothing waits on the backend any more: the batch is saved
+        at once (should an abandoned export still succeed, its saved copy is removed again)."""
+        if self._spilling.is_set():
+            save()
+            return False
+        attempt = _Attempt()
+
+        def run() -> None:
+            try:
+                ok = bool(call())
+            except Exception:
+                log.debug("otel_discord: OTLP export raised", exc_info=True)
+                ok = False
+            with attempt.lock:
+                attempt.result = ok
+                late = list(attempt.saved) if ok and attempt.abandoned else []
+            for entry in late:
+                self.queue.remove(entry, "delivered")
+            attempt.done.set()
+
+        with self._attempts_lock:
+            self._attempts.add(attempt)
+        try:
+            # Its own thread: the export may wait on the backend for ``otlp_timeout``, which
+            # shutdown cannot; spill() stops the wait and the batch is saved instead.
+            threading.Thread(target=run, name="otel-discord-export", daemon=True).start()
+            if not self._spilling.is_set():
+                attempt.done.wait()
+            with attempt.lock:
+                ok = bool(attempt.result)
+                if attempt.result is None:
+                    attempt.abandoned = True
+                    attempt.saved = save()
+                elif not ok:
+                    save()
+        finally:
+            with self._attempts_lock:
+                self._attempts.discard(attempt)
+        self.after_export(ok)
+        return ok
+
+    def spill(self) -> None:
+        """Shutdown's budget is running out: stop waiting on the backend. Exports under way and
+        every later one write their batch to the disk queue at once."""
+        self._spilling.set()
+        with self._attempts_lock:
+            attempts = list(self._attempts)
+        for attempt in attempts:
+            attempt.done.set()
 
     # -- exporter wrappers -------------------------------------------------------------------
 
@@ -473,19 +594,20 @@ class DurableSpanExporter(SpanExporter):
         self.delivery = delivery
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        try:
-            result = self.inner.export(spans)
-        except Exception:
-            log.debug("otel_discord: OTLP span export raised", exc_info=True)
-            result = SpanExportResult.FAILURE
-        ok = result is SpanExportResult.SUCCESS
-        if not ok:
+        def call() -> bool:
+            return self.inner.export(spans) is SpanExportResult.SUCCESS
+
+        def save() -> list[QueueEntry]:
             keep = [s for s in spans if is_error_bearing(s)]
-            if keep:
-                payload = encode_spans(keep).SerializeToString()
-                self.delivery.queue.put("traces", "errors", payload)
-        self.delivery.after_export(ok)
-        return result
+            if not keep:
+                return []
+            entry = self.delivery.queue.put(
+                "traces", "errors", encode_spans(keep).SerializeToString()
+            )
+            return [entry] if entry is not None else []
+
+        ok = self.delivery.export(call, save)
+        return SpanExportResult.SUCCESS if ok else SpanExportResult.FAILURE
 
     def shutdown(self) -> None:
         self.inner.shutdown()
@@ -503,23 +625,25 @@ class DurableLogExporter(LogRecordExporter):
         self.delivery = delivery
 
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
-        try:
-            result = self.inner.export(batch)
-        except Exception:
-            log.debug("otel_discord: OTLP log export raised", exc_info=True)
-            result = LogRecordExportResult.FAILURE
-        ok = result is LogRecordExportResult.SUCCESS
-        if not ok:
+        def call() -> bool:
+            return self.inner.export(batch) is LogRecordExportResult.SUCCESS
+
+        def save() -> list[QueueEntry]:
             by_category: dict[str, list[ReadableLogRecord]] = {}
             for record in batch:
                 category = (record.log_record.attributes or {}).get(EVENT_CATEGORY)
-                key = category if category in ("errors", "usage") else "usage"
+                key = category if category in CATEGORIES else "usage"
                 by_category.setdefault(str(key), []).append(record)
+            saved = []
             for category, records in by_category.items():
                 payload = encode_logs(records).SerializeToString()
-                self.delivery.queue.put("logs", category, payload)
-        self.delivery.after_export(ok)
-        return result
+                entry = self.delivery.queue.put("logs", category, payload)
+                if entry is not None:
+                    saved.append(entry)
+            return saved
+
+        ok = self.delivery.export(call, save)
+        return LogRecordExportResult.SUCCESS if ok else LogRecordExportResult.FAILURE
 
     def shutdown(self) -> None:
         self.inner.shutdown()  # type: ignore[no-untyped-call]

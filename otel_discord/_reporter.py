@@ -467,19 +467,38 @@ class Reporter:
         except Exception:
             return False
 
+    #: Set while :meth:`shutdown` runs (a second call, e.g. from ``atexit``, returns at once).
+    _stopping = False
+
     def shutdown(self, timeout: float = 5.0) -> bool:
         """Flush and stop the exporters; returns within ``timeout`` seconds even when the backend
-        hangs or is down. After it, spans are dropped."""
-        if self._closed:
+        hangs or is down. With the disk queue, the error reports and events the backend has not
+        confirmed by then are on disk when it returns (the next run sends them). After it, spans
+        are dropped."""
+        if self._closed or self._stopping:
             return True
+        self._stopping = True
         deadline = time.monotonic() + timeout
-        flushed = self.force_flush(timeout * 0.8) if self._gate() or self.allows("usage") else True
-        if self._durable is not None:
-            self._durable.stop(min(1.0, max(0.0, deadline - time.monotonic())))
-        self._closed = True
+        durable = self._durable
+        if durable is not None:
+            durable.stop(0.0)  # no new drain round; joined below
+        # The last part of the budget writes to disk what the backend has not taken by then.
+        spill_at = deadline - min(1.0, timeout * 0.2)
+        flushed = (
+            self.force_flush(max(0.0, spill_at - time.monotonic()))
+            if self._gate() or self.allows("usage")
+            else True
+        )
+        if durable is not None:
+            durable.spill()
+        # The consent gates stay open (``_closed`` unset) until the pipelines are shut down:
+        # what was admitted before shutdown is exported or saved, not dropped at the last step.
         remaining = max(0.0, deadline - time.monotonic())
         events_stopped = self._events.shutdown(remaining / 2)
         stopped = self._processor.shutdown_bounded(max(0.0, deadline - time.monotonic()))
+        if durable is not None:
+            durable.stop(max(0.0, deadline - time.monotonic()))
+        self._closed = True
         return flushed and stopped and events_stopped
 
     def __repr__(self) -> str:

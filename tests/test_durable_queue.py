@@ -199,3 +199,26 @@ def test_batch_is_kept_while_the_backend_answers_503(
     http_receiver.status = 200
     http_receiver.received.wait_for_names("unavailable")
     t.shutdown(2)
+
+
+def test_queue_file_with_a_name_the_queue_never_writes_is_set_aside_and_draining_stops(
+    port: int, tmp_path: Path, receivers: list[GrpcReceiver]
+) -> None:
+    queue_dir = tmp_path / "queue" / "stray"
+    queue_dir.mkdir(parents=True)
+    stray = [queue_dir / "backup copy.otq", queue_dir / f"{time.time_ns():020d}.metrics.errors.otq"]
+    for path in stray:
+        path.write_bytes(b"ODQ1")
+    _start_receiver(port, receivers)
+
+    t = _telemetry(port, tmp_path, "stray")
+    _wait_until(lambda: (s := t.queue_status()) is not None and s.set_aside == 2)
+    assert sorted(p.name for p in (queue_dir / "corrupt").iterdir()) == sorted(
+        p.name for p in stray
+    )
+    durable = t._durable
+    assert durable is not None
+    assert durable.queue.has_entries() is False
+    # Nothing left to send: the drain thread must not keep waking up for good.
+    _wait_until(lambda: durable._thread is None or not durable._thread.is_alive(), timeout=3)
+    t.shutdown(2)

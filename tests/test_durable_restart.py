@@ -1,0 +1,59 @@
+"""A bot stopped during a collector outage, with default settings (``otlp_timeout`` 10 s, longer
+than shutdown waits): what was not delivered is on disk when ``shutdown`` returns, and the next
+run on the same data dir delivers it, exactly once, at the real receiver behind rotel."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from otel_discord import Telemetry
+from tests._backends import CollectorChain
+
+
+def _telemetry(collector: CollectorChain, protocol: str, data_dir: Path) -> Telemetry:
+    endpoint = (
+        collector.rotel.grpc_endpoint if protocol == "grpc" else collector.rotel.http_endpoint
+    )
+    # Defaults otherwise: otlp_timeout, schedule_delay and queue_retry_interval included.
+    t = Telemetry(
+        "restart",
+        config={
+            "exporters": ["otlp"],
+            "otlp_endpoint": endpoint,
+            "otlp_protocol": protocol,
+            "data_dir": str(data_dir),
+        },
+    )
+    t.enable("errors", "usage")
+    return t
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+def test_shutdown_during_an_outage_keeps_the_error_and_event_for_the_next_run(
+    collector: CollectorChain, protocol: str, tmp_path: Path
+) -> None:
+    collector.rotel.stop()
+    first_run = _telemetry(collector, protocol, tmp_path)
+    with pytest.raises(RuntimeError), first_run.span("job-during-outage"):
+        raise RuntimeError("the job failed while the collector was down")
+    first_run.record("outage", "used")
+
+    start = time.monotonic()
+    first_run.shutdown(5)
+    assert time.monotonic() - start < 5.5
+    status = first_run.queue_status()
+    assert status is not None and status.entries == 2  # one traces batch, one logs batch
+
+    collector.rotel.start()
+    second_run = _telemetry(collector, protocol, tmp_path)
+    received = collector.received
+    received.wait_for_names("job-during-outage", timeout=20)
+    received.wait_for_logs(lambda r: any(x["event_name"] == "outage.used" for x in r), timeout=20)
+    time.sleep(0.5)  # a second copy would arrive within this
+    assert Counter(s["name"] for s in received.spans()) == {"job-during-outage": 1}
+    assert Counter(r["event_name"] for r in received.logs()) == {"outage.used": 1}
+    second_run.shutdown(2)
