@@ -7,15 +7,18 @@ the same headers as the live exporters.
 
 from __future__ import annotations
 
+import math
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from opentelemetry.sdk._logs.export import LogRecordExporter
 
-from otel_discord._durable import DurableDelivery, DurableQueue, Sender
+from otel_discord._durable import DurableDelivery, DurableQueue, RetryAfter, Sender
 from otel_discord.config import TelemetryConfig
 from otel_discord.exporters._registry import CLIENT_HEADER, only_own_headers, otlp_traces_url
 
@@ -65,27 +68,75 @@ def make_otlp_log_exporter(
     )
 
 
-#: Answers after which a queued batch is tried again; any other 4xx refuses it for good. A
-#: rejected credential (401/403) is retried: the owner may fix the key before the age bound.
-_RETRYABLE_HTTP = (401, 403, 408, 429)
-_PERMANENT_GRPC = ("INVALID_ARGUMENT", "UNIMPLEMENTED")
+#: Answers after which a queued batch is tried again (with 5xx); any other 4xx refuses it for
+#: good, as the OTLP specification says, so it cannot block every newer batch behind it.
+_RETRYABLE_HTTP = (408, 429)
+#: gRPC codes the OTLP specification calls retryable; any other code refuses the batch for good
+#: (INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, UNIMPLEMENTED, ...).
+_RETRYABLE_GRPC = frozenset(
+    {
+        "CANCELLED",
+        "DEADLINE_EXCEEDED",
+        "RESOURCE_EXHAUSTED",
+        "ABORTED",
+        "OUT_OF_RANGE",
+        "UNAVAILABLE",
+        "DATA_LOSS",
+    }
+)
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delay-seconds or an HTTP date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+    return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
 def _http_sender(url: str, headers: dict[str, str], timeout: float) -> Sender:
     all_headers = {**dict([CLIENT_HEADER, *headers.items()])}
     all_headers["Content-Type"] = "application/x-protobuf"
 
-    def send(payload: bytes) -> bool | None:
+    def send(payload: bytes) -> bool | RetryAfter | None:
         request = urllib.request.Request(url, data=payload, headers=all_headers, method="POST")
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
                 return 200 <= int(response.status) < 300
         except urllib.error.HTTPError as exc:
-            return False if exc.code in _RETRYABLE_HTTP or exc.code >= 500 else None
+            if exc.code not in _RETRYABLE_HTTP and exc.code < 500:
+                return None
+            if exc.code in (429, 503):
+                wait = _retry_after(exc.headers.get("Retry-After") if exc.headers else None)
+                if wait is not None:
+                    return RetryAfter(wait)
+            return False
         except (urllib.error.URLError, OSError, ValueError):
             return False
 
     return send
+
+
+def _grpc_retry_delay(exc: Any) -> float | None:
+    """The delay of a ``google.rpc.RetryInfo`` the server attached to its error, or None."""
+    try:
+        from google.rpc.error_details_pb2 import RetryInfo  # type: ignore[import-untyped]
+
+        trailers = dict(exc.trailing_metadata() or ())
+        raw = trailers.get("google.rpc.retryinfo-bin")
+        if not isinstance(raw, bytes):
+            return None
+        delay = RetryInfo.FromString(raw).retry_delay
+        return max(0.0, float(delay.seconds) + float(delay.nanos) / 1e9)
+    except Exception:
+        return None
 
 
 def _grpc_sender(url: str, kind: str, headers: dict[str, str], timeout: float) -> Sender:
@@ -124,14 +175,18 @@ def _grpc_sender(url: str, kind: str, headers: dict[str, str], timeout: float) -
                 state["parse"] = logs_service_pb2.ExportLogsServiceRequest.FromString
         return state["stub"], state["parse"]
 
-    def send(payload: bytes) -> bool | None:
+    def send(payload: bytes) -> bool | RetryAfter | None:
         try:
             client, parse = stub()
             client.Export(parse(payload), metadata=metadata, timeout=timeout)
             return True
         except grpc.RpcError as exc:
             code = exc.code() if callable(getattr(exc, "code", None)) else None
-            return None if getattr(code, "name", "") in _PERMANENT_GRPC else False
+            name = getattr(code, "name", None)
+            if name is not None and name not in _RETRYABLE_GRPC:
+                return None
+            wait = _grpc_retry_delay(exc)
+            return RetryAfter(wait) if wait is not None else False
         except Exception:
             return False
 
