@@ -48,9 +48,20 @@ def _store(args: argparse.Namespace) -> tuple[TelemetryConfig, JsonConsentStore]
 
 
 def _reporter_name(name: str) -> str:
+    """argparse ``type`` of a REPORTER argument: an empty name is wrong usage (exit 2)."""
     if not name.strip():
-        raise CliError("the reporter name is empty")
+        raise argparse.ArgumentTypeError("the reporter name is empty")
     return name
+
+
+def _iterations(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {raw!r}") from None
+    if value < 3:
+        raise argparse.ArgumentTypeError("at least 3 (the second one fails on purpose)")
+    return value
 
 
 def _read_record(store: JsonConsentStore, reporter: str) -> tuple[ConsentRecord | None, str]:
@@ -120,7 +131,7 @@ def _print_reporter(store: JsonConsentStore, reporter: str, config: TelemetryCon
 
 def cmd_status(args: argparse.Namespace) -> int:
     config, store = _store(args)
-    reporters = [_reporter_name(args.reporter)] if args.reporter else _reporters_in(store)
+    reporters = [args.reporter] if args.reporter is not None else _reporters_in(store)
     if not reporters:
         print(f"no reporters yet (consent records live in {store.where()})")
     for reporter in reporters:
@@ -141,18 +152,44 @@ def cmd_status(args: argparse.Namespace) -> int:
 # -- enable / disable / reset-id --------------------------------------------------------------
 
 
-def _decide(args: argparse.Namespace, enabled: bool, default: tuple[str, ...]) -> int:
-    reporter = _reporter_name(args.reporter)
-    store = _store(args)[1]
-    record, _note = _read_record(store, reporter)
-    base = record if record is not None else store.load(reporter)
-    updated = base.decided(enabled, _categories(args, default))
+def _save(store: JsonConsentStore, updated: ConsentRecord, replaced: str) -> str:
+    """Write ``updated``. ``replaced`` names the state of an unreadable record it takes the
+    place of (empty when there was none); returns the one note to print about it."""
+    path = store.path(updated.reporter)
     try:
         store.save(updated)
     except OSError as exc:
-        raise CliError(f"cannot write {store.path(reporter)} ({exc.strerror})") from None
+        raise CliError(f"cannot write {path} ({exc.strerror})") from None
+    if not replaced:
+        return ""
+    # The store moves an unreadable record aside instead of overwriting it.
+    kept = sorted(path.parent.glob(f"{path.stem}.corrupt-*"))
+    where = f"; the old file is kept as {kept[-1]}" if kept else ""
+    return f"note: the previous record was {replaced} and has been replaced{where}"
+
+
+def _previous(store: JsonConsentStore, reporter: str) -> tuple[ConsentRecord, str]:
+    """The record to start from, and a note when the stored one could not be read. A missing
+    or unreadable record starts fresh, as ``store.load`` would, but without its log warning:
+    the command says it once itself."""
+    record, note = _read_record(store, reporter)
+    if record is not None:
+        return record, ""
+    unreadable = store.path(reporter).exists()
+    # "corrupt (...)" or "unreadable (...)": the kind is enough, status shows the detail.
+    return ConsentRecord(reporter), note.split(" ", 1)[0] if unreadable else ""
+
+
+def _decide(args: argparse.Namespace, enabled: bool, default: tuple[str, ...]) -> int:
+    reporter: str = args.reporter
+    store = _store(args)[1]
+    base, replaced = _previous(store, reporter)
+    updated = base.decided(enabled, _categories(args, default))
+    note = _save(store, updated, replaced)
     states = ", ".join(f"{c} {_on_off(updated.allows(c))}" for c in CATEGORIES)
     print(f"{reporter}: {states} (saved to {store.path(reporter)})")
+    if note:
+        print(note)
     _kill_note(sys.stdout)
     return 0
 
@@ -166,16 +203,14 @@ def cmd_disable(args: argparse.Namespace) -> int:
 
 
 def cmd_reset_id(args: argparse.Namespace) -> int:
-    reporter = _reporter_name(args.reporter)
+    reporter: str = args.reporter
     store = _store(args)[1]
-    record, _note = _read_record(store, reporter)
-    base = record if record is not None else store.load(reporter)
+    base, replaced = _previous(store, reporter)
     updated = replace(base, install_id=new_install_id())
-    try:
-        store.save(updated)
-    except OSError as exc:
-        raise CliError(f"cannot write {store.path(reporter)} ({exc.strerror})") from None
+    note = _save(store, updated, replaced)
     print(f"{reporter}: new install id {updated.install_id} (used from the next bot start)")
+    if note:
+        print(note)
     return 0
 
 
@@ -242,6 +277,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         sentry_dsn=args.sentry_dsn,
         console=args.console,
         iterations=args.iterations,
+        out=args.out,
     )
 
 
@@ -281,7 +317,9 @@ def build_parser() -> argparse.ArgumentParser:
         "kill switches and where the state is stored. Without REPORTER: every reporter "
         "with a record in the data dir.",
     )
-    p.add_argument("reporter", nargs="?", metavar="REPORTER", help="reporter (cog) name")
+    p.add_argument(
+        "reporter", nargs="?", type=_reporter_name, metavar="REPORTER", help="reporter (cog) name"
+    )
     _add_store_options(p)
     p.set_defaults(func=cmd_status)
 
@@ -291,7 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Record the owner's opt-in, in the same store the bot reads (a running "
         "bot sees it within seconds).",
     )
-    p.add_argument("reporter", metavar="REPORTER")
+    p.add_argument("reporter", type=_reporter_name, metavar="REPORTER")
     _add_categories(p, "errors only")
     _add_store_options(p)
     p.set_defaults(func=cmd_enable)
@@ -301,7 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="withdraw consent for a reporter",
         description="Withdraw consent; queued data of a running bot is dropped, not sent.",
     )
-    p.add_argument("reporter", metavar="REPORTER")
+    p.add_argument("reporter", type=_reporter_name, metavar="REPORTER")
     _add_categories(p, "every category")
     _add_store_options(p)
     p.set_defaults(func=cmd_disable)
@@ -312,7 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Replace the install id (used from the next bot start), so later data "
         "cannot be linked to earlier data.",
     )
-    p.add_argument("reporter", metavar="REPORTER")
+    p.add_argument("reporter", type=_reporter_name, metavar="REPORTER")
     _add_store_options(p)
     p.set_defaults(func=cmd_reset_id)
 
@@ -350,7 +388,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="run a real discord.py bot offline and export its telemetry",
         description="Run a real discord.py bot offline for a few seconds (no Discord token: "
         "simulated messages, a real tasks loop, a real cog, one failing command, one failing "
-        "loop iteration) and export its spans: to the console by default, and always to a file.",
+        "loop iteration) and export its spans: to the console by default, else to the exporters "
+        "of --otlp / --sentry-dsn or of OTEL_DISCORD_EXPORTERS. A kill switch (DO_NOT_TRACK=1, "
+        "OTEL_SDK_DISABLED=true) stops all export: exit code 1.",
     )
     p.add_argument("--otlp", metavar="URL", help="also export over OTLP to this endpoint")
     p.add_argument(
@@ -366,8 +406,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="print spans to the console even with --otlp or --sentry-dsn",
     )
     p.add_argument(
+        "--out",
+        metavar="DIR",
+        help="keep the demo's data dir in DIR, with its spans as OTLP/JSON lines in "
+        "DIR/spans/otel-discord-demo.jsonl (replaced each run); without it, the demo leaves "
+        "nothing behind",
+    )
+    p.add_argument(
         "--iterations",
-        type=int,
+        type=_iterations,
         default=4,
         metavar="N",
         help="background loop iterations to run (default 4, at least 3)",
@@ -380,8 +427,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command == "demo" and args.iterations < 3:
-        parser.error("--iterations must be at least 3 (the second one fails on purpose)")
     try:
         code: int = args.func(args)
         return code

@@ -31,7 +31,7 @@ def run(
         input=stdin,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout,
         env={**os.environ, **(env or {})},
     )
 
@@ -98,6 +98,30 @@ def test_reset_id_gives_a_new_install_id_and_keeps_consent() -> None:
     assert str(after["install_id"]) in result.stdout
     assert after["errors"] is True
     assert after["secret"] == before["secret"]
+
+
+def test_enable_into_an_unwritable_data_dir_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    not_a_dir = tmp_path / "a-file"
+    not_a_dir.write_text("", encoding="utf-8")
+    result = run("enable", "mycog", "--data-dir", str(not_a_dir))
+    assert result.returncode == 1
+    assert_one_line_error(result.stderr)
+    assert result.stderr.startswith(f"otel-discord: error: cannot write {not_a_dir}")
+
+
+def test_enable_over_a_corrupt_record_says_once_that_it_was_replaced() -> None:
+    path = JsonConsentStore(data_dir()).path("mycog")
+    path.parent.mkdir(parents=True)
+    path.write_text("{not json", encoding="utf-8")
+    result = run("enable", "mycog")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    notes = [line for line in result.stdout.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1 and "was corrupt and has been replaced" in notes[0], result.stdout
+    (kept,) = path.parent.glob("mycog.corrupt-*")
+    assert str(kept) in notes[0]
+    assert kept.read_text(encoding="utf-8") == "{not json"
+    assert stored("mycog")["errors"] is True
 
 
 def test_status_shows_consent_install_id_exporters_and_where_it_is_stored() -> None:
@@ -189,6 +213,48 @@ def test_check_config_reports_rules_across_keys(tmp_path: Path) -> None:
     assert result.stdout.startswith(f"{path}:2: sentry_dsn: needs a Sentry DSN")
 
 
+def test_check_config_reports_rules_across_keys_beside_bad_values(tmp_path: Path) -> None:
+    path = tmp_path / "telemetry.toml"
+    path.write_text('exporters = ["sentry"]\notlp_protocol = "udp"\n', encoding="utf-8")
+    result = run("check-config", str(path))
+    assert result.returncode == 1
+    assert [line.split(": ")[0:2] for line in result.stdout.splitlines()] == [
+        [f"{path}:1", "sentry_dsn"],
+        [f"{path}:2", "otlp_protocol"],
+    ]
+    assert "2 problems" in result.stderr
+
+
+def test_check_config_reports_every_rule_across_keys(tmp_path: Path) -> None:
+    path = tmp_path / "telemetry.toml"
+    path.write_text(
+        '[otel_discord]\nexporters = ["sentry"]\nshard_id = [0, 9]\nshard_count = 4\n',
+        encoding="utf-8",
+    )
+    result = run("check-config", str(path))
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert [line.split(": ")[0:2] for line in lines] == [
+        [f"{path}:2", "sentry_dsn"],
+        [f"{path}:3", "shard_id"],
+    ]
+    assert "ids below shard_count (4, from this file)" in lines[1]
+
+
+def test_check_config_names_keys_outside_the_table_as_ignored(tmp_path: Path) -> None:
+    path = tmp_path / "telemetry.toml"
+    path.write_text(
+        '# shared file\nsampler = "always_on"\n\n[otel_discord]\nexporters = ["console"]\n'
+        '\n[logging]\nlevel = "debug"\n',
+        encoding="utf-8",
+    )
+    result = run("check-config", str(path))
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [
+        f"{path}:2: sampler: outside [otel_discord], so it is ignored: move it into the table"
+    ]
+
+
 def test_check_config_reports_a_toml_syntax_error_with_its_line(tmp_path: Path) -> None:
     path = tmp_path / "telemetry.toml"
     path.write_text('sampler = "always_on"\nexporters = console\n', encoding="utf-8")
@@ -252,6 +318,24 @@ def test_a_missing_argument_is_a_usage_error_with_exit_2() -> None:
     assert "REPORTER" in result.stderr
 
 
+@pytest.mark.parametrize("command", ["status", "enable", "disable", "reset-id"])
+def test_an_empty_reporter_name_is_a_usage_error_with_exit_2(command: str) -> None:
+    result = run(command, " ")
+    assert result.returncode == 2
+    assert f"usage: otel-discord {command}" in result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        f"otel-discord {command}: error: argument REPORTER: the reporter name is empty"
+    )
+    assert not JsonConsentStore(data_dir()).directory.exists()
+
+
+def test_demo_with_too_few_iterations_shows_the_demo_usage() -> None:
+    result = run("demo", "--iterations", "1")
+    assert result.returncode == 2
+    assert result.stderr.startswith("usage: otel-discord demo")
+    assert "otel-discord demo: error: argument --iterations: at least 3" in result.stderr
+
+
 @pytest.mark.parametrize(
     "command", ["status", "enable", "disable", "reset-id", "check-config", "scrub", "demo"]
 )
@@ -284,11 +368,13 @@ def test_demo_prints_spans_and_a_summary_to_the_console() -> None:
     assert IP not in out  # the failing command's message, scrubbed before the console
 
 
-def test_demo_writes_its_scrubbed_spans_as_otlp_json_lines_to_a_file() -> None:
-    result = run("demo", "--iterations", "3")
+def test_demo_out_keeps_its_scrubbed_spans_as_otlp_json_lines(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    result = run("demo", "--iterations", "3", "--out", str(out))
     assert result.returncode == 0, result.stderr
     (line,) = [ln for ln in result.stdout.splitlines() if "sent to:    file " in ln]
     path = Path(line.split("sent to:    file ", 1)[1].split(" (OTLP/JSON lines)")[0])
+    assert path == out / "spans" / "otel-discord-demo.jsonl"
     text = path.read_text(encoding="utf-8")
     requests = [json.loads(ln) for ln in text.splitlines()]
     names = {
@@ -351,3 +437,61 @@ def test_demo_reports_errors_to_a_real_sentry_server(bugsink: Bugsink) -> None:
     assert any("radar feed IP-ADDRESS" in e for e in demo)
     assert not any(IP in e for e in demo)
     assert "sentry" in result.stdout.split("Summary")[1]
+
+
+def test_demo_out_file_holds_only_the_last_run(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    for _ in range(2):
+        assert run("demo", "--iterations", "3", "--out", str(out)).returncode == 0
+    text = (out / "spans" / "otel-discord-demo.jsonl").read_text(encoding="utf-8")
+    assert text.count('"command radar"') == 1
+
+
+def test_demo_leaves_no_data_dir_behind(tmp_path: Path) -> None:
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    result = run("demo", "--iterations", "3", env={"TMPDIR": str(scratch)})
+    assert result.returncode == 0, result.stderr
+    assert list(scratch.iterdir()) == []
+    assert "sent to:    file" not in result.stdout
+
+
+def test_demo_under_a_kill_switch_says_nothing_was_sent_and_exits_1(
+    http_receiver: HttpReceiver,
+) -> None:
+    result = run(
+        "demo", "--otlp", http_receiver.endpoint, "--iterations", "3", env={"DO_NOT_TRACK": "1"}
+    )
+    assert result.returncode == 1
+    assert_one_line_error(result.stderr)
+    assert "DO_NOT_TRACK is set: the kill switch stopped all export" in result.stderr
+    summary = result.stdout.split("Summary")[1]
+    assert "sent to:    nothing: DO_NOT_TRACK is set" in summary
+    assert "reported" not in summary
+    assert "sent to:    otlp" not in summary
+    time.sleep(0.5)
+    assert http_receiver.received.spans() == []
+
+
+def test_demo_uses_the_exporters_of_otel_discord_exporters(http_receiver: HttpReceiver) -> None:
+    result = run(
+        "demo",
+        "--iterations",
+        "3",
+        env={
+            "OTEL_DISCORD_EXPORTERS": "otlp",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": http_receiver.endpoint,
+        },
+    )
+    assert result.returncode == 0, result.stderr
+    http_receiver.received.wait_for_names("loop refresh_forecasts", "command radar", timeout=5)
+    summary = result.stdout.split("Summary")[1]
+    assert "sent to:    otlp" in summary
+    assert "sent to:    console" not in summary
+
+
+def test_demo_refuses_the_file_exporter_it_would_delete() -> None:
+    result = run("demo", "--iterations", "3", env={"OTEL_DISCORD_EXPORTERS": "console,file"})
+    assert result.returncode == 1
+    assert_one_line_error(result.stderr)
+    assert "--out DIR" in result.stderr

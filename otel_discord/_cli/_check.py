@@ -2,7 +2,8 @@
 
 :func:`otel_discord.load_config` stops at the first bad value, which is right for a bot starting
 up; a person editing the file wants the whole list. So each key is validated on its own through
-the same parser ``load_config`` uses, then the whole file once for checks that span keys.
+the same parser ``load_config`` uses, then the rules that span keys on the keys that passed, and
+keys outside the ``[otel_discord]`` table (which ``load_config`` ignores) are named too.
 """
 
 from __future__ import annotations
@@ -58,6 +59,8 @@ def check_file(path: Path) -> tuple[list[Problem], int]:
         return [Problem("otel_discord", cfg._line_of(text, "otel_discord"), "not a table")], 0
 
     problems: list[Problem] = []
+    if table is not data:
+        problems += _outside_the_table(text, data)
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
     known = [f.name for f in cfg.FIELDS]
@@ -76,13 +79,47 @@ def check_file(path: Path) -> tuple[list[Problem], int]:
             if len(shown) > 80:
                 shown = shown[:77] + "..."
             problems.append(Problem(key, line, f"bad value {shown}; allowed: {exc.allowed}"))
+            continue
+        # The value as written, for the rules across keys below.
+        values[key] = raw
 
-    if not problems:
-        # Rules across keys (exporter "sentry" needs a DSN) live in load_config: run it whole,
-        # without the environment, so only the file is judged.
+    problems += _across_keys(text, values)
+    return sorted(problems, key=lambda p: p.line or 0), len(table)
+
+
+def _outside_the_table(text: str, data: dict[str, Any]) -> list[Problem]:
+    """Keys before the ``[otel_discord]`` header: load_config reads only the table, so they are
+    silently ignored. Other tables (another program's section of a shared file) are left alone."""
+    first_header = cfg._TABLE_HEADER.search(text)
+    top = text[: first_header.start()] if first_header is not None else text
+    return [
+        Problem(
+            key,
+            cfg._line_of(top, key),
+            "outside [otel_discord], so it is ignored: move it into the table",
+        )
+        for key, value in data.items()
+        if key != "otel_discord" and not isinstance(value, dict)
+    ]
+
+
+def _across_keys(text: str, valid: dict[str, Any]) -> list[Problem]:
+    """Every failing rule that spans keys (exporter "sentry" needs a DSN, shard ids below the
+    count). They live in load_config, which stops at the first: run it on the keys that are
+    valid on their own, without the environment so only the file is judged, and after each
+    failure again without the key it named, until it passes."""
+    remaining = dict(valid)
+    problems: list[Problem] = []
+    for _ in range(len(valid) + 1):
         try:
-            cfg.load_config(config_file=path, environ={})
+            cfg.load_config(remaining, environ={})
         except cfg.TelemetryConfigError as exc:
             anchor = "exporters" if exc.key == "sentry_dsn" else exc.key
-            problems.append(Problem(exc.key, cfg._line_of(text, anchor), f"needs {exc.allowed}"))
-    return problems, len(table)
+            if anchor not in remaining:
+                break  # a rule this loop cannot step past; it has been reported once already
+            allowed = exc.allowed.replace("from keyword argument", "from this file")
+            problems.append(Problem(exc.key, cfg._line_of(text, anchor), f"needs {allowed}"))
+            del remaining[anchor]
+        else:
+            break
+    return problems

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sys
 import tempfile
 import time
@@ -58,8 +59,12 @@ async def run_scenario(
     import discord
     from discord.ext import commands, tasks
 
+    from otel_discord.consent import kill_switch
+
     dpytest = _import_dpytest()
     result = ScenarioResult()
+    switch = kill_switch()
+    reported = f"not sent: {switch} is set" if switch else "reported"
     loop_done = asyncio.Event()
 
     class Weather(commands.Cog):
@@ -149,7 +154,7 @@ async def run_scenario(
             await dpytest.message(content)
         except commands.CommandInvokeError as exc:
             # dpytest hands command errors to the caller; the reporter saw them first.
-            outcome = f"failed with {type(exc.original).__name__} (reported)"
+            outcome = f"failed with {type(exc.original).__name__} ({reported})"
         else:
             outcome = "ok"
         if content.startswith("!"):
@@ -207,39 +212,87 @@ def run_demo(
     sentry_dsn: str | None = None,
     console: bool = False,
     iterations: int = 4,
+    out: str | None = None,
 ) -> int:
-    """Run the demo end to end; returns the exit code (1 if an export did not go through)."""
+    """Run the demo end to end; returns the exit code (1 if an export did not go through, or
+    a kill switch stopped every export)."""
     _import_dpytest()
+    if out is None:
+        # Nothing the user asked to keep: the consent record lives and dies with the run.
+        with tempfile.TemporaryDirectory(prefix="otel-discord-demo-") as data_dir:
+            return _run(otlp, protocol, sentry_dsn, console, iterations, data_dir, keep=False)
+    return _run(otlp, protocol, sentry_dsn, console, iterations, out, keep=True)
+
+
+def _exporters(otlp: str | None, sentry_dsn: str | None, console: bool, keep: bool) -> list[str]:
+    """The flags' exporters, else those of ``OTEL_DISCORD_EXPORTERS``, else the console; the
+    file exporter whenever the output is kept (``--out``)."""
+    from otel_discord.config import load_config
+
+    chosen: list[str] = []
+    if os.environ.get("OTEL_DISCORD_EXPORTERS", "").strip() and not (otlp or sentry_dsn):
+        # What the bot itself would use; a bad value fails here as it would in the bot.
+        chosen = list(load_config().exporters)
+        if "file" in chosen and not keep:
+            raise CliError(
+                "OTEL_DISCORD_EXPORTERS includes file, but the demo removes its data dir when "
+                "it ends: pass --out DIR to keep the file"
+            )
+    if console or not (otlp or sentry_dsn or chosen):
+        chosen.insert(0, "console")
+    if keep:
+        chosen.append("file")
+    if otlp:
+        chosen.append("otlp")
+    if sentry_dsn:
+        chosen.append("sentry")
+    return list(dict.fromkeys(chosen))
+
+
+def _run(
+    otlp: str | None,
+    protocol: str,
+    sentry_dsn: str | None,
+    console: bool,
+    iterations: int,
+    data_dir: str,
+    *,
+    keep: bool,
+) -> int:
+    from otel_discord.consent import kill_switch
     from otel_discord.testing import capture_events, capture_spans
 
-    exporters: list[str] = []
-    if console or not (otlp or sentry_dsn):
-        exporters.append("console")
-    # Always also the file exporter (OTLP/JSON lines) in the throwaway data dir: what a bot with
-    # no exporter configured does by default.
-    exporters.append("file")
+    exporters = _exporters(otlp, sentry_dsn, console, keep)
     config: dict[str, Any] = {
         # enabled=True is the operator's opt-in: the demo's bot belongs to whoever runs it.
         "enabled": True,
         "command_spans": True,
         "schedule_delay": 0.2,
         "otlp_timeout": 5.0,
-        # A throwaway data dir: the demo never touches a real bot's consent records.
-        "data_dir": tempfile.mkdtemp(prefix="otel-discord-demo-"),
+        # The demo's own data dir: it never touches a real bot's consent records.
+        "data_dir": data_dir,
         "queue_max_bytes": 0,
+        "exporters": exporters,
     }
     if otlp:
-        exporters.append("otlp")
         config.update(otlp_endpoint=otlp, otlp_protocol=protocol)
     if sentry_dsn:
-        exporters.append("sentry")
         config["sentry_dsn"] = sentry_dsn
-    config["exporters"] = exporters
+    if keep:
+        from otel_discord.config import load_config
+        from otel_discord.exporters._registry import _file_path
+
+        # The files hold this run only: the exporters append, and a kept dir is reused. Events
+        # go beside the spans, in events/ instead of spans/, under the same file name.
+        spans_file = _file_path(load_config(config, environ={}), REPORTER)
+        for stale in (spans_file, spans_file.parent.parent / "events" / spans_file.name):
+            with contextlib.suppress(FileNotFoundError):
+                stale.unlink()
 
     failures = _route_logs()
     print(f"otel-discord demo: reporter {REPORTER!r}, exporting to {', '.join(exporters)}")
     telemetry = Telemetry(REPORTER, version="1.0.0", config=config, notify_owners=False)
-    # The demo's owner also opts in to usage events (consent lives in the throwaway data dir).
+    # The demo's owner also opts in to usage events (consent lives in the demo's data dir).
     telemetry.enable("usage")
     capture = capture_spans(telemetry)
     events = capture_events(telemetry)
@@ -265,12 +318,22 @@ def run_demo(
     )
     print(f"  spans:      {len(spans)} ({', '.join(sorted({s['name'] for s in spans}))})")
     failed_commands = [c for c, o in result.commands if o != "ok"]
-    reported = len(failed_commands) + result.loop_failures
+    failed = len(failed_commands) + result.loop_failures
+    switch = kill_switch()
+    outcome = f"raised, none sent ({switch} is set)" if switch else "reported"
     print(
-        f"  errors:     {reported} reported ({', '.join(failed_commands)} and "
-        f"{result.loop_failures} loop iteration); {len(errors)} spans with status ERROR"
+        f"  errors:     {failed} {outcome}: {', '.join(failed_commands)} and "
+        f"{result.loop_failures} loop iteration; {len(errors)} spans with status ERROR"
     )
     print(f"  events:     {len(events.events)} ({', '.join(sorted(set(events.names())))})")
+    if switch:
+        print(f"  sent to:    nothing: {switch} is set, and the kill switch stops all export")
+        print(
+            f"otel-discord: error: {switch} is set: the kill switch stopped all export "
+            "(unset it to see the demo's telemetry)",
+            file=sys.stderr,
+        )
+        return 1
     for name in exporters:
         print(f"  sent to:    {_destination(name, telemetry)}")
     if not delivered or failures.messages:
