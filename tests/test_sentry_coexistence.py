@@ -29,6 +29,27 @@ dsn_a, dsn_b, dsn_c, marker = sys.argv[1:]
 sentry_sdk.init(dsn=dsn_a, release="hostbot@9.9.9", environment="host-env")
 sentry_sdk.set_tag("host_tag", "host-only")
 sentry_sdk.set_user({"id": "host-user"})
+sentry_sdk.set_extra("host_extra", "host-only")
+sentry_sdk.get_global_scope().set_tag("host_global_tag", "host-only")
+sentry_sdk.get_global_scope().set_extra("host_global_extra", "host-only")
+seen_by_host = []
+
+
+def host_processor(where):
+    def process(event, hint):
+        values = [v.get("value", "") for v in event.get("exception", {}).get("values", [])]
+        seen_by_host.append([where, *values])
+        event.setdefault("tags", {})["host_processor_" + where] = "host-only"
+        event.setdefault("extra", {})["host_processor_" + where] = "host-only"
+        return event
+    return process
+
+
+from sentry_sdk.scope import add_global_event_processor
+add_global_event_processor(host_processor("sdk_global"))
+sentry_sdk.get_global_scope().add_event_processor(host_processor("global"))
+sentry_sdk.get_isolation_scope().add_event_processor(host_processor("isolation"))
+sentry_sdk.get_current_scope().add_event_processor(host_processor("current"))
 trace.set_tracer_provider(TracerProvider())
 host_tracer = trace.get_tracer("hostbot")
 
@@ -66,6 +87,7 @@ print(json.dumps({
     "global_dsn": client.options["dsn"],
     "global_provider": type(trace.get_tracer_provider()).__name__,
     "install_ids": {"B": cog_b.install_id, "C": cog_c.install_id},
+    "seen_by_host": seen_by_host,
 }))
 cog_b.shutdown(5)
 cog_c.shutdown(5)
@@ -145,3 +167,28 @@ def test_reporter_events_carry_nothing_of_the_host_scope(
         assert event["release"] == release
         assert event["environment"] == "production"
         assert "hostbot" not in json.dumps(event)
+
+
+def test_host_event_processors_never_see_reporter_events(
+    bugsink: Bugsink, host_run: dict[str, Any]
+) -> None:
+    seen = host_run["seen_by_host"]
+    # The host's processors ran on the host's own event, on every scope level ...
+    host_values = [f"'{host_run['marker']} from the host'"]
+    assert sorted(s[0] for s in seen if s[1:] == host_values) == [
+        "current", "global", "isolation", "sdk_global"
+    ]
+    # ... and on nothing else: neither reporter's error went through them.
+    assert [s for s in seen if "from cog" in " ".join(s[1:])] == []
+
+
+def test_reporter_events_carry_no_host_tags_or_extra(
+    bugsink: Bugsink, host_run: dict[str, Any]
+) -> None:
+    (host,) = marked(bugsink, "A", host_run["marker"])
+    assert host["tags"]["host_global_tag"] == "host-only"  # the host's scopes were really set
+    assert host["extra"]["host_extra"] == "host-only"
+    for project in ("B", "C"):
+        (event,) = marked(bugsink, project, host_run["marker"])
+        assert not [k for k in event.get("tags", {}) if k.startswith("host_")]
+        assert not [k for k in event.get("extra", {}) if k.startswith("host_")]

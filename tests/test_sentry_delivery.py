@@ -129,7 +129,7 @@ def test_start_up_event_alone_opens_the_session_for_release_adoption(
     assert [s["status"] for s in opened] == ["ok"]
     assert opened[0]["attrs"]["release"] == "wirecog@0.9.1"
     assert [s["status"] for s in items(http_receiver, "session")] == ["ok", "exited"]
-    assert items(http_receiver, "event") == []  # product events never go to Sentry
+    assert items(http_receiver, "event") == []  # events are Sentry logs, never error events
 
 
 def test_start_up_event_and_errors_share_one_session(http_receiver: HttpReceiver) -> None:

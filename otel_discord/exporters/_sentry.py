@@ -1,19 +1,30 @@
 """Sentry exporter (extra ``otel-discord[sentry]``): errors as Sentry issues, spans over OTLP.
 
 A span exporter in the pipeline, so it only ever sees consented, scrubbed spans. Each reporter
-gets its own ``sentry_sdk.Client`` and ``sentry_sdk.Scope``: nothing calls ``sentry_sdk.init``
-or touches the host bot's hub, scopes, integrations or OpenTelemetry globals. Events go straight
-to this client with this scope (``client.capture_event(event, scope=...)``), never through
-``Scope.capture_event``, which would merge in the host's global and isolation scopes.
+gets its own ``sentry_sdk.Client``: nothing calls ``sentry_sdk.init`` or touches the host bot's
+hub, scopes, integrations or OpenTelemetry globals. Events are built whole here and handed to this
+client with no scope at all (``client.capture_event(event, scope=None)``): any scope, even a
+private one, runs the event processors of the SDK's global list and of the host's global,
+isolation and current scopes (``Scope.run_event_processors``), which would let the host read our
+events and write its tags and extra into them. Product events become Sentry logs, sent as a
+``log`` envelope item through the same client's transport (no scope either).
+
+Error reports and events that a down or failing (5xx) server did not take wait in the reporter's
+disk queue (:mod:`otel_discord._durable`) and are sent again later, also after a restart.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+import json
 import logging
 import re
 import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
@@ -25,22 +36,25 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from otel_discord._attributes import INSTALL_ID
-from otel_discord._events import STARTED
+from otel_discord._attributes import EVENT_CATEGORY, INSTALL_ID
+from otel_discord._durable import DurableDelivery, DurableQueue, Sender
+from otel_discord._version import __version__
 from otel_discord.config import TelemetryConfig
-from otel_discord.exporters._sentry_event import exception_events, package_name
+from otel_discord.exporters._sentry_event import exception_events, log_items, package_name
 from otel_discord.scrubbing import Scrubber, default_rules
 
 if TYPE_CHECKING:
     import sentry_sdk
     from sentry_sdk._types import Event
+    from sentry_sdk.envelope import Envelope
     from sentry_sdk.session import Session
+    from sentry_sdk.transport import Transport
 
 __all__ = [
     "SentryClient",
+    "SentryEventExporter",
     "SentryExporter",
     "SentryHub",
-    "SentryStartupExporter",
     "scrub_event",
     "sentry_exporter_factory",
     "sentry_log_exporter_factory",
@@ -117,8 +131,156 @@ def _no_personal_data() -> dict[str, Any]:
     }
 
 
+def scrub_logs(scrubber: Scrubber, items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Run ``scrubber`` over every key and value of Sentry log items, keeping their random
+    trace and span ids intact (as :func:`scrub_event` does)."""
+    cleaned = scrubber.scrub_data({"items": list(items)})
+    out = cleaned.get("items") if isinstance(cleaned, dict) else None
+    if not isinstance(out, list) or len(out) != len(items):
+        raise TypeError("the scrubber did not return the log items")
+    for before, after in zip(items, out, strict=True):
+        if not isinstance(after, dict):
+            raise TypeError("the scrubber did not return a log item")
+        for k in ("trace_id", "span_id"):
+            if _HEX_ID.match(str(before.get(k, ""))):
+                after[k] = before[k]
+    return out
+
+
+#: Where a failed envelope waits in the queue: (kind, category), or None to drop it. Only error
+#: reports (``event`` items) and events under ``errors`` consent (the start-up event) are kept:
+#: the drain thread can check only ``errors`` consent. Session updates are not kept either.
+def _queue_slot(envelope: Envelope) -> tuple[str, str] | None:
+    types = {item.type for item in envelope.items}
+    if "event" in types:
+        return "traces", "errors"
+    if types == {"log"}:
+        for item in envelope.items:
+            payload = item.payload.json or {}
+            for entry in payload.get("items", ()):
+                category = (entry.get("attributes") or {}).get(EVENT_CATEGORY) or {}
+                if category.get("value") != "errors":
+                    return None
+        return "logs", "errors"
+    return None
+
+
+@functools.cache
+def _durable_transport() -> type[Transport] | None:
+    """sentry-sdk's HTTP transport, spilling what a down or 5xx server did not take.
+
+    The hooks are the transport's own failure and response handlers (one call per envelope, in
+    its worker thread); the SDK keeps rate limits, backoff and its bounded queue. None when this
+    sentry-sdk lacks them (then nothing is kept on disk)."""
+    from sentry_sdk.transport import HttpTransport
+
+    if not all(hasattr(HttpTransport, n) for n in ("_handle_request_error", "_handle_response")):
+        return None
+
+    class DurableTransport(HttpTransport):
+        spill: Callable[[Envelope], None] | None = None
+        answered: Callable[[], None] | None = None
+
+        def _handle_request_error(
+            self,
+            envelope: Envelope | None,
+            loss_reason: str = "network",
+            record_reason: str = "network_error",
+        ) -> None:
+            # A refused connection, a timeout or a 5xx: the server may take it later. Other
+            # answers (4xx, 413) refuse this envelope for good; a 429 never comes here.
+            transient = loss_reason == "network" or loss_reason.startswith("status_5")
+            if envelope is not None and transient and self.spill is not None:
+                try:
+                    self.spill(envelope)
+                except Exception:
+                    log.warning("otel_discord: could not queue a Sentry envelope", exc_info=True)
+            super()._handle_request_error(envelope, loss_reason, record_reason)
+
+        def _handle_response(self, response: Any, envelope: Envelope | None) -> None:
+            super()._handle_response(response=response, envelope=envelope)
+            if 200 <= int(response.status) < 300 and self.answered is not None:
+                self.answered()
+
+    return DurableTransport
+
+
+#: Answers after which a queued envelope is tried again (as for queued OTLP batches); any other
+#: 4xx refuses it for good.
+_RETRYABLE_HTTP = (401, 403, 408, 429)
+
+
+def _restamped(envelope: bytes) -> bytes:
+    """``envelope`` with ``sent_at`` set to now: the server corrects event times by the gap
+    between ``sent_at`` and its clock, and a stale one would move a queued event's time."""
+    head, sep, rest = envelope.partition(b"\n")
+    try:
+        headers = json.loads(head)
+    except ValueError:
+        return envelope
+    if not isinstance(headers, dict):
+        return envelope
+    headers["sent_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return json.dumps(headers, separators=(",", ":")).encode() + sep + rest
+
+
+def envelope_sender(dsn: str, timeout: float) -> Sender:
+    """Send one serialized envelope (from the disk queue) to the DSN's envelope endpoint: True
+    when taken, False to try again later, None when refused for good."""
+    from sentry_sdk.consts import EndpointType
+    from sentry_sdk.utils import Dsn
+
+    auth = Dsn(dsn).to_auth(f"otel_discord/{__version__}")
+    url = auth.get_api_url(EndpointType.ENVELOPE)
+    headers = {"Content-Type": "application/x-sentry-envelope", "X-Sentry-Auth": auth.to_header()}
+
+    def send(payload: bytes) -> bool | None:
+        request = urllib.request.Request(
+            url, data=_restamped(payload), headers=headers, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                return 200 <= int(response.status) < 300
+        except urllib.error.HTTPError as exc:
+            return False if exc.code in _RETRYABLE_HTTP or exc.code >= 500 else None
+        except (urllib.error.URLError, OSError, ValueError):
+            return False
+
+    return send
+
+
+def sentry_delivery(
+    config: TelemetryConfig, reporter: str, gate: Gate
+) -> DurableDelivery | None:
+    """The reporter's disk queue for Sentry envelopes, ``<data_dir>/queue/<reporter>/sentry/``
+    (its own directory: the OTLP queue's entries are OTLP requests), or None (disabled, or this
+    sentry-sdk has no transport hooks)."""
+    if config.queue_max_bytes == 0 or not config.sentry_dsn:
+        return None
+    try:
+        if _durable_transport() is None:
+            return None
+        send = envelope_sender(config.sentry_dsn, max(0.1, config.otlp_timeout))
+    except Exception:  # no sentry-sdk, or a DSN it cannot parse: the client will say so
+        return None
+    from otel_discord.consent import _safe_name
+
+    queue = DurableQueue(
+        config.resolved_data_dir() / "queue" / _safe_name(reporter) / "sentry",
+        max_bytes=config.queue_max_bytes,
+        max_age=config.queue_max_age,
+    )
+    return DurableDelivery(
+        queue,
+        # The queue's kinds name what an entry holds; both are envelopes for the same endpoint.
+        {"traces": send, "logs": send},
+        lambda category: category == "errors" and gate(),
+        retry_interval=config.queue_retry_interval,
+    )
+
+
 class SentryClient:
-    """One reporter's ``sentry_sdk.Client``, ``Scope`` and release-health session."""
+    """One reporter's ``sentry_sdk.Client`` and release-health session."""
 
     def __init__(
         self,
@@ -128,6 +290,7 @@ class SentryClient:
         scrubber: Scrubber,
         gate: Gate,
         resource: Resource | None = None,
+        delivery: DurableDelivery | None = None,
     ) -> None:
         try:
             import sentry_sdk
@@ -144,9 +307,14 @@ class SentryClient:
         self.environment = config.sentry_environment
         self.scrubber = scrubber
         self.gate = gate
+        self.resource = resource
+        self.delivery = delivery
         self.dropped_unscrubbable = 0
         self._lock = threading.Lock()
         self._closed = False
+        # Logs without a span of their own share one random trace id per run (Sentry wants one).
+        self.trace_id = uuid.uuid4().hex
+        transport = _durable_transport() if delivery is not None else None
         self.client: sentry_sdk.Client = sentry_sdk.Client(
             dsn=config.sentry_dsn,
             release=self.release,
@@ -166,14 +334,17 @@ class SentryClient:
             spotlight=False,
             debug=False,
             keep_alive=False,
+            transport=transport,  # None: the SDK's own HTTP transport
             **_no_personal_data(),
         )
-        self.scope = sentry_sdk.Scope()
-        self.scope.set_client(self.client)
+        if delivery is not None and transport is not None:
+            live = self.client.transport
+            if isinstance(live, transport):
+                hooks: Any = live  # the subclass's own attributes
+                hooks.spill = self._spill
+                hooks.answered = lambda: delivery.after_export(True)
         install_id = attrs.get(INSTALL_ID)
-        user = {"id": str(install_id)} if install_id else None
-        if user:
-            self.scope.set_user(user)
+        self.user = {"id": str(install_id)} if install_id else None
         # Release health: one session per bot run (this client is built once per run, on first
         # use). Sent now so adoption shows at once, and again when it ends. Not for a report the
         # owner shares by hand without consent (``telemetry send``): that is one event only.
@@ -182,11 +353,13 @@ class SentryClient:
             self.session = Session(
                 release=self.release,
                 environment=self.environment,
-                user=user,
+                user=self.user,
                 session_mode="application",
             )
             self.client.capture_session(self.session)
             self._send_sessions()
+            if delivery is not None:
+                delivery.resume()  # what an earlier run (or outage) left goes out now
 
     def _before_send(self, event: Any, hint: Any) -> Any:
         try:
@@ -197,6 +370,16 @@ class SentryClient:
             log.warning("otel_discord: dropped a Sentry event that could not be scrubbed (%s)", exc)
             return None
 
+    def _spill(self, envelope: Envelope) -> None:
+        """The transport could not deliver ``envelope``: keep it on disk if it is an error
+        report or an ``errors`` event and consent still allows (in the transport's thread)."""
+        slot = _queue_slot(envelope)
+        if slot is None or self.delivery is None or not self.gate():
+            return
+        kind, category = slot
+        if self.delivery.queue.put(kind, category, envelope.serialize()):
+            self.delivery.after_export(False)
+
     def _send_sessions(self) -> None:
         flusher = getattr(self.client, "session_flusher", None)
         if flusher is not None:
@@ -206,20 +389,72 @@ class SentryClient:
         """Queue ``events`` for the transport's worker thread (bounded queue; it honours 429
         ``Retry-After`` and drops what the backend refuses), then wait at most
         ``flush_timeout`` for them to go out. Returns how many were accepted."""
-        if self._closed:
-            return 0
         captured = 0
         for event in events:
+            if self._closed:
+                break
+            if self.user is not None:
+                event.setdefault("user", dict(self.user))
             try:
-                if self.client.capture_event(cast("Event", event), scope=self.scope):
+                # No scope: see the module docstring (the host's processors would run on it).
+                if self.client.capture_event(cast("Event", event), scope=None):
                     captured += 1
             except Exception:
                 log.warning("otel_discord: could not queue a Sentry event", exc_info=True)
         if captured:
-            if self.session is not None:
-                self.session.update(errors=self.session.errors + captured)
-            self.client.flush(timeout=flush_timeout)
+            # ``close`` takes the session under the same lock: never update one it ended.
+            with self._lock:
+                if self.session is not None and not self._closed:
+                    self.session.update(errors=self.session.errors + captured)
+            self.flush(flush_timeout)
         return captured
+
+    def capture_logs(self, batch: Sequence[ReadableLogRecord], flush_timeout: float) -> int:
+        """Send ``batch`` (already consented and scrubbed event records) as Sentry logs: one
+        ``log`` envelope item per consent category, scrubbed once more whole, failing closed."""
+        from sentry_sdk.envelope import Envelope, Item, PayloadRef
+
+        by_category: dict[str, list[ReadableLogRecord]] = {}
+        for record in batch:
+            category = str((record.log_record.attributes or {}).get(EVENT_CATEGORY) or "usage")
+            by_category.setdefault(category, []).append(record)
+        sent = 0
+        for records in by_category.values():
+            items = log_items(
+                records,
+                release=self.release,
+                environment=self.environment,
+                user_id=self.user["id"] if self.user else None,
+                trace_id=self.trace_id,
+            )
+            try:
+                items = scrub_logs(self.scrubber, items)
+            except Exception as exc:
+                self.dropped_unscrubbable += len(items)
+                log.warning("otel_discord: dropped Sentry logs it could not scrub (%s)", exc)
+                continue
+            envelope = Envelope(
+                headers={"sent_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
+                items=[
+                    Item(
+                        type="log",
+                        content_type="application/vnd.sentry.items.log+json",
+                        headers={"item_count": len(items)},
+                        payload=PayloadRef(json={"items": items}),
+                    )
+                ],
+            )
+            transport = self.client.transport
+            if self._closed or transport is None:
+                break
+            try:
+                transport.capture_envelope(envelope)
+                sent += len(items)
+            except Exception:
+                log.warning("otel_discord: could not queue Sentry logs", exc_info=True)
+        if sent:
+            self.flush(flush_timeout)
+        return sent
 
     def flush(self, timeout: float) -> None:
         if not self._closed:
@@ -231,7 +466,7 @@ class SentryClient:
             if self._closed:
                 return
             self._closed = True
-        session, self.session = self.session, None
+            session, self.session = self.session, None
         allowed = self.gate()
         if session is not None and allowed:
             session.close()
@@ -241,8 +476,8 @@ class SentryClient:
 
 
 class SentryHub:
-    """Shares one :class:`SentryClient` between a reporter's span exporter and its start-up
-    event exporter. The client is built on first use; the last exporter to shut down closes it."""
+    """Shares one :class:`SentryClient` between a reporter's span exporter and its event
+    exporter. The client is built on first use; the last exporter to shut down closes it."""
 
     def __init__(
         self,
@@ -252,31 +487,52 @@ class SentryHub:
         scrubber: Scrubber,
         gate: Gate,
         resource: Resource | None = None,
+        delivery: DurableDelivery | None = None,
     ) -> None:
         self.config = config
         self.reporter = reporter
         self.scrubber = scrubber
         self.gate = gate
         self.resource = resource
+        self.delivery = delivery
         self._client: SentryClient | None = None
         self._users = 0
         self._lock = threading.Lock()
 
+    def _build(self) -> SentryClient:
+        # With the lock held: a concurrent ``release`` can neither close nor replace it.
+        if self._client is None:
+            self._client = SentryClient(
+                self.config,
+                self.reporter,
+                scrubber=self.scrubber,
+                gate=self.gate,
+                resource=self.resource,
+                delivery=self.delivery,
+            )
+        return self._client
+
     def client(self) -> SentryClient:
+        """The shared client, built if needed. Only for a caller that holds a use
+        (:meth:`acquire`): otherwise the last user's ``release`` may close it at any time."""
         with self._lock:
-            if self._client is None:
-                self._client = SentryClient(
-                    self.config,
-                    self.reporter,
-                    scrubber=self.scrubber,
-                    gate=self.gate,
-                    resource=self.resource,
-                )
-            return self._client
+            return self._build()
 
     def acquire(self) -> None:
+        """Count one more user; the client is built on its first :meth:`client` call."""
         with self._lock:
             self._users += 1
+
+    def acquire_client(self) -> SentryClient:
+        """Count one more user and return the client in one step, so no ``release`` in between
+        closes the client this user got."""
+        with self._lock:
+            self._users += 1
+            try:
+                return self._build()
+            except BaseException:
+                self._users -= 1
+                raise
 
     def release(self) -> None:
         with self._lock:
@@ -286,6 +542,8 @@ class SentryHub:
                 self._client = None  # a later user (``telemetry send``) gets a fresh client
         if client is not None:
             client.close()
+            if self.delivery is not None:
+                self.delivery.stop(0.5)
 
 
 class SentryExporter(SpanExporter):
@@ -305,8 +563,7 @@ class SentryExporter(SpanExporter):
         self.hub = hub or SentryHub(
             config, reporter, scrubber=scrubber, gate=gate, resource=resource
         )
-        self.sentry = self.hub.client()
-        self.hub.acquire()
+        self.sentry = self.hub.acquire_client()
         self.packages = frozenset({package_name(reporter), *config.sentry_in_app})
         # The batch processor never calls an exporter's force_flush, so ``export`` itself waits
         # (in the processor's worker thread, never the event loop) until its events went out.
@@ -348,10 +605,10 @@ class SentryExporter(SpanExporter):
                 self.otlp.shutdown()
 
 
-class SentryStartupExporter(LogRecordExporter):
-    """Opens the run's release-health session when the start-up event is exported (so a bot
-    that never ends a span still counts in release adoption). Product events never go to
-    Sentry: every record is dropped here."""
+class SentryEventExporter(LogRecordExporter):
+    """Product events and the start-up event as Sentry logs (see :meth:`SentryClient.capture_logs`).
+    The start-up event also opens the run's release-health session, so a bot that never ends a
+    span still counts in release adoption."""
 
     def __init__(self, hub: SentryHub) -> None:
         self.hub = hub
@@ -359,13 +616,15 @@ class SentryStartupExporter(LogRecordExporter):
         self._closed = False
 
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
-        if self._closed or not any(r.log_record.event_name == STARTED for r in batch):
+        if self._closed or not batch:
             return LogRecordExportResult.SUCCESS
+        timeout = min(self.hub.config.otlp_timeout, CLOSE_TIMEOUT)
         try:
-            # In the event processor's worker thread: wait (bounded) until the session is out.
-            self.hub.client().flush(min(self.hub.config.otlp_timeout, CLOSE_TIMEOUT))
+            # In the event processor's worker thread: waits (bounded) until they are out. This
+            # exporter holds a use, so the client cannot be closed under it.
+            self.hub.client().capture_logs(batch, timeout)
         except Exception as exc:
-            log.warning("otel_discord: cannot start the Sentry session: %s", exc)
+            log.warning("otel_discord: cannot send events to Sentry: %s", exc)
             return LogRecordExportResult.FAILURE
         return LogRecordExportResult.SUCCESS
 
@@ -406,15 +665,21 @@ def sentry_exporter_factory(
     resource: Resource | None = None,
 ) -> Callable[[], SpanExporter]:
     """A factory for the pipeline: the exporter (and its client) is built on the first consented
-    span only, so without consent there is no client, no thread and no request."""
+    span only, so without consent there is no client, no thread and no request. What an earlier
+    run left in the disk queue is sent now if ``errors`` consent is on (else when it comes on)."""
+    gate = gate or (lambda: True)
+    delivery = sentry_delivery(config, reporter, gate)
     hub = SentryHub(
         config,
         reporter,
         scrubber=scrubber or Scrubber(default_rules(id_mode=config.id_mode)),
-        gate=gate or (lambda: True),
+        gate=gate,
         resource=resource,
+        delivery=delivery,
     )
     _HUBS[id(config)] = hub
+    if delivery is not None and gate():
+        delivery.resume()
 
     def factory() -> SpanExporter:
         return SentryExporter(
@@ -427,9 +692,9 @@ def sentry_exporter_factory(
 def sentry_log_exporter_factory(
     config: TelemetryConfig, reporter: str
 ) -> Callable[[], LogRecordExporter]:
-    """The event-side factory: the start-up event opens the session of the reporter's hub (made
-    by :func:`sentry_exporter_factory` for the same config); other events are dropped."""
+    """The event-side factory: events go as Sentry logs through the client of the reporter's
+    hub (made by :func:`sentry_exporter_factory` for the same config)."""
     hub = _hub_of(config)
     if hub is None:
         return _NoEvents
-    return functools.partial(SentryStartupExporter, hub)
+    return functools.partial(SentryEventExporter, hub)

@@ -1,4 +1,5 @@
-"""Scrubbed spans -> Sentry error events. Pure functions, no sentry-sdk import.
+"""Scrubbed spans -> Sentry error events, event records -> Sentry log items. Pure functions, no
+sentry-sdk import.
 
 The frames come from parsing ``exception.stacktrace``: that string is what the pipeline scrubbed,
 so an event is built only from data that already went through the scrubber (a side channel
@@ -11,10 +12,11 @@ from __future__ import annotations
 import re
 import sys
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from importlib import metadata
 from typing import Any
 
+from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import format_span_id, format_trace_id
 
@@ -291,3 +293,60 @@ def error_event(
 
 def _plain(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
+
+
+def _log_attribute(value: Any) -> dict[str, Any]:
+    """One attribute in Sentry's log format (sentry-sdk's own helper is newer than the oldest
+    sentry-sdk this package supports)."""
+    if isinstance(value, bool):
+        return {"value": value, "type": "boolean"}
+    if isinstance(value, int):
+        return {"value": value, "type": "integer"}
+    if isinstance(value, float):
+        return {"value": value, "type": "double"}
+    if isinstance(value, tuple | list):
+        values = list(value)
+        first = type(values[0]) if values else None
+        if first in (str, int, float, bool) and all(type(v) is first for v in values):
+            return {"value": values, "type": "array"}
+        return {"value": [str(v) for v in values], "type": "array"}
+    return {"value": str(value), "type": "string"}
+
+
+def log_items(
+    records: Sequence[ReadableLogRecord],
+    *,
+    release: str,
+    environment: str | None,
+    user_id: str | None,
+    trace_id: str,
+) -> list[dict[str, Any]]:
+    """Sentry log items (the ``log`` envelope item's ``items``) for event records: body = the
+    event name, level from the severity, the record's and the resource's attributes, release,
+    environment and the install id as ``user.id``. A record inside one of the reporter's spans
+    keeps that span's trace and span id; the others get the run's ``trace_id``."""
+    out: list[dict[str, Any]] = []
+    for readable in records:
+        record = readable.log_record
+        attributes: dict[str, Any] = {}
+        resource = readable.resource
+        if resource is not None:
+            attributes.update(resource.attributes)
+        attributes.update(record.attributes or {})
+        attributes["sentry.release"] = release
+        if environment:
+            attributes["sentry.environment"] = environment
+        if user_id:
+            attributes["user.id"] = user_id
+        level = str(record.severity_text or "info").lower()
+        item: dict[str, Any] = {
+            "timestamp": (record.timestamp or record.observed_timestamp or 0) / 1e9,
+            "level": _LEVELS.get(level, level),
+            "body": str(record.body if record.body is not None else record.event_name or ""),
+            "trace_id": format_trace_id(record.trace_id) if record.trace_id else trace_id,
+            "attributes": {k: _log_attribute(v) for k, v in attributes.items()},
+        }
+        if record.span_id:
+            item["span_id"] = format_span_id(record.span_id)
+        out.append(item)
+    return out
