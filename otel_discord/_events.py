@@ -54,7 +54,7 @@ from otel_discord._attributes import (
 )
 from otel_discord._pipeline import RateLimitedLog, flush_within, shutdown_within
 from otel_discord._version import __version__
-from otel_discord.scrubbing import Scrubber
+from otel_discord.scrubbing import MAX_VALUE_CHARS, Scrubber, cut_text
 
 __all__ = [
     "EventError",
@@ -72,7 +72,7 @@ CategoryGate = Callable[[str], bool]
 _NAME = re.compile(r"[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*")
 MAX_NAME_CHARS = 64
 MAX_METADATA_KEYS = 32
-#: A private value longer than this is cut before scrubbing.
+#: A private value is exported with at most this many characters, cut after scrubbing.
 MAX_PRIVATE_CHARS = 1024
 
 #: Event names used by the package itself (feature ``otel_discord``).
@@ -133,8 +133,10 @@ def _attribute_value(value: object) -> str | int | float | bool:
         text_or_value: str | int | float | bool = value
     else:
         text_or_value = repr(value)
-    if isinstance(text_or_value, str) and len(text_or_value) > MAX_PRIVATE_CHARS:
-        text_or_value = text_or_value[:MAX_PRIVATE_CHARS]
+    if isinstance(text_or_value, str):
+        # Only bounds what waits in memory; the export length is set after scrubbing (see
+        # ``scrub_log_record``). A hard cut here would leave half a secret the rules miss.
+        text_or_value = cut_text(text_or_value, MAX_VALUE_CHARS)
     return text_or_value
 
 
@@ -190,10 +192,14 @@ def _version_of(dist: str) -> str:
 
 
 def scrub_log_record(record: ReadableLogRecord, scrubber: Scrubber) -> ReadableLogRecord:
-    """A copy of ``record`` with body, event name and attributes scrubbed."""
+    """A copy of ``record`` with body, event name and attributes scrubbed; private values cut
+    to :data:`MAX_PRIVATE_CHARS` after scrubbing (the rules saw every secret whole)."""
     inner = copy.copy(record.log_record)
     counts: Counter[str] = Counter()
     attributes = scrubber.scrub_attributes(inner.attributes, counts)
+    for key, value in attributes.items():
+        if key.startswith(EVENT_PRIVATE_PREFIX) and isinstance(value, str):
+            attributes[key] = cut_text(value, MAX_PRIVATE_CHARS)
     if isinstance(inner.body, str):
         inner.body = scrubber.scrub_text(inner.body, counts)
     if inner.event_name:

@@ -171,6 +171,39 @@ def test_allowlisted_private_values_are_scrubbed(grpc_receiver: GrpcReceiver) ->
     t.shutdown(2)
 
 
+#: Synthetic secrets of real shapes, and the pieces of each that must never arrive.
+_WEBHOOK_TOKEN = "wHk_SyNtHeTiC-t0kEn_4bCdEfGhIjKlMnOpQrStUvWxYz0123456789AbCdEfGhIjKl"
+_ACROSS_THE_CUT = {
+    "webhook": (
+        f"https://discord.com/api/webhooks/1200000000000000000/{_WEBHOOK_TOKEN}",
+        ("1200000000000000000", _WEBHOOK_TOKEN[:8], "discord.com/api/webhooks"),
+    ),
+    "email": ("alice.smith@example.com", ("alice.smith", "alice")),
+    "ip": (FAKE_IP, ("203.0.113", "203.0")),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(_ACROSS_THE_CUT))
+def test_long_private_value_is_cut_without_leaving_half_a_secret(
+    grpc_receiver: GrpcReceiver, kind: str
+) -> None:
+    secret, pieces = _ACROSS_THE_CUT[kind]
+    t = _telemetry(grpc_receiver, "cut", private_metadata=("note",))
+    t.enable("usage")
+    starts = range(1024 - len(secret) + 2, 1024, 3)  # the secret straddles character 1024
+    for start in starts:
+        text = ("some words " * 100)[: start - 1] + " " + secret + " and more after it" * 20
+        t.record("report", "sent", private_metadata={"note": text})
+    assert t.force_flush(5)
+    records = grpc_receiver.received.wait_for_logs(lambda r: len(r) >= len(starts))
+    t.shutdown(2)
+    notes = [r["attributes"][EVENT_PRIVATE_PREFIX + "note"] for r in records]
+    assert [n for n in notes if len(n) > 1024 or not n.startswith("some words")] == []
+    raw = b"".join(grpc_receiver.received.raw)
+    for piece in pieces:
+        assert piece.encode() not in raw
+
+
 def test_usage_off_sends_zero_events_while_error_reports_arrive(
     grpc_receiver: GrpcReceiver,
 ) -> None:
