@@ -25,6 +25,7 @@ from opentelemetry.trace import Link, SpanContext, Status, TraceFlags
 
 from otel_discord._attributes import SCRUBBED
 from otel_discord.scrubbing import Scrubber
+from otel_discord.scrubbing._rules import config_generation
 
 log = logging.getLogger("otel_discord.pipeline")
 
@@ -63,15 +64,15 @@ class ScrubMemo:
     was most of the pipeline's cost. Every value still leaves scrubbed: a hit returns the
     scrubber's own output for the same input (and replays its per-rule counts). The memo is
     bypassed while the scrubber has a ``keep`` callback (it need not be a pure function) and is
-    emptied whenever the scrubber, its rules or its limits change. Bounded: ``max_entries``
-    entries of at most ``max_chars`` characters each.
+    emptied whenever the scrubber, its rules, any rule's configuration or its limits change.
+    Bounded: ``max_entries`` entries of at most ``max_chars`` characters each.
     """
 
     def __init__(self, max_entries: int = 4096, max_chars: int = 256) -> None:
         self.max_entries = max_entries
         self.max_chars = max_chars
         self._scrubber: Scrubber | None = None
-        self._limits: tuple[int, list[object]] = (0, [])
+        self._limits: tuple[int, list[object], int] = (0, [], -1)
         self._texts: dict[str, tuple[str, tuple[tuple[str, int], ...]]] = {}
         # Keyed by type too: 1, 1.0 and True are equal (and hash alike) but are not the same value.
         self._pairs: dict[
@@ -83,16 +84,19 @@ class ScrubMemo:
         """Check (once per span) that earlier results still hold for ``scrubber``."""
         if scrubber.keep is not None:
             return False
-        # Rules compare by identity (list equality checks identity first, in C).
+        # Rules compare by identity (list equality checks identity first, in C); a rule
+        # reconfigured in place (``set_token``) changes the rules' configuration generation.
+        generation = config_generation()
         if (
             scrubber is not self._scrubber
             or scrubber.max_chars != self._limits[0]
             or scrubber.rules != self._limits[1]
+            or generation != self._limits[2]
         ):
             self._texts.clear()
             self._pairs.clear()
             self._scrubber = scrubber
-            self._limits = (scrubber.max_chars, list(scrubber.rules))
+            self._limits = (scrubber.max_chars, list(scrubber.rules), generation)
         return True
 
     def text(self, text: str, counts: Counter[str]) -> str:

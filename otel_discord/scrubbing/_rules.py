@@ -45,13 +45,15 @@ __all__ = [
     "default_rules",
 ]
 
-#: Bumped whenever a rule changes its gate at run time (``BotTokenRule.set_token``), so that
-#: scrubbers rebuild their combined gate.
-_gate_epoch = [0]
+#: Bumped whenever any rule's configuration changes (any attribute set on a rule, e.g. by
+#: ``BotTokenRule.set_token``), so that scrubbers rebuild their gates and the span pipeline's
+#: memo forgets results made with the old configuration.
+_generation = [0]
 
 
-def _bump_gates() -> None:
-    _gate_epoch[0] += 1
+def config_generation() -> int:
+    """A number that changes whenever any rule's configuration changes."""
+    return _generation[0]
 
 
 class Rule:
@@ -65,6 +67,12 @@ class Rule:
     marker: str = "REDACTED"
     gate: str | None = None
     scrubs_text: bool = True
+
+    def __setattr__(self, name: str, value: object) -> None:
+        # Results remembered under the old configuration (scrubber gates, the pipeline's memo)
+        # must not outlive it; rules set attributes only when configured, never while scrubbing.
+        object.__setattr__(self, name, value)
+        _generation[0] += 1
 
     def scrub(self, text: str, scrubber: Scrubber, counts: Counts | None, key: str | None) -> str:
         return text
@@ -165,7 +173,6 @@ class BotTokenRule(Rule):
         self.token = token if len(token) >= 8 else None
         own = f"{re.escape(self.token)}|" if self.token else ""
         self.gate = f"{own}{self._SHAPE_GATE}"
-        _bump_gates()
 
     def scrub(self, text: str, scrubber: Scrubber, counts: Counts | None, key: str | None) -> str:
         token = self.token

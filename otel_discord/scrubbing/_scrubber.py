@@ -63,9 +63,9 @@ class Scrubber:
 
         Rebuilt when the rule list or a rule's gate changes. Clean text then costs one search.
         """
-        from otel_discord.scrubbing._rules import _gate_epoch
+        from otel_discord.scrubbing._rules import _generation
 
-        if self._plan_epoch != _gate_epoch[0] or self._plan_rules != self.rules:
+        if self._plan_epoch != _generation[0] or self._plan_rules != self.rules:
             rules = list(self.rules)
             text_rules = [r for r in rules if r.scrubs_text]
             gates = [r.gate for r in text_rules]
@@ -73,7 +73,7 @@ class Scrubber:
             if gates and all(g is not None for g in gates):
                 gate = re.compile("|".join(f"(?:{g})" for g in gates))
             self._gate, self._text_rules = gate, text_rules
-            self._plan_rules, self._plan_epoch = rules, _gate_epoch[0]
+            self._plan_rules, self._plan_epoch = rules, _generation[0]
         return self._gate, self._text_rules
 
     def add(self, rule: Rule, *, before: str | None = None) -> None:
