@@ -9,6 +9,7 @@ exporter, built lazily like the span exporters.
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import math
 import re
@@ -184,11 +185,19 @@ def check_allowlist(names: Iterable[str]) -> frozenset[str]:
     return frozenset(_check_name("allowlisted private_metadata key", n) for n in names)
 
 
+@functools.cache
 def _version_of(dist: str) -> str:
+    # Cached: reading package metadata scans sys.path, and started() runs on the bot's loop.
     try:
         return importlib_metadata.version(dist)
     except importlib_metadata.PackageNotFoundError:
         return "none"
+
+
+def running_red_version() -> str | None:
+    """Red-DiscordBot's version when this process runs on Red (its package is imported), else
+    None: not wherever Red happens to be installed."""
+    return _version_of("Red-DiscordBot") if "redbot" in sys.modules else None
 
 
 def scrub_log_record(record: ReadableLogRecord, scrubber: Scrubber) -> ReadableLogRecord:
@@ -399,6 +408,9 @@ class EventRecorder:
         self._timer: threading.Timer | None = None
         self._closed = False
         self._resource = resource
+        # Read package metadata now (construction, once per process), not in started().
+        _version_of("discord.py")
+        _version_of("Red-DiscordBot")
 
     def _logger(self) -> Any:
         # Built on the first consented event: a bot that never opts in gets no provider at all.
@@ -449,7 +461,7 @@ class EventRecorder:
             VERSION_OTEL_DISCORD: __version__,
             VERSION_DISCORD_PY: _version_of("discord.py"),
             VERSION_PYTHON: "{}.{}.{}".format(*sys.version_info[:3]),
-            VERSION_RED: _version_of("Red-DiscordBot"),
+            VERSION_RED: running_red_version() or "none",
         }
 
     def started(self, cogs: int | None = None) -> bool:

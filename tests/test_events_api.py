@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from collections.abc import Iterator
+from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -286,10 +290,41 @@ def test_started_event_is_sent_once_per_run_with_versions_and_cogs(
     assert attributes[VERSION_REPORTER] == "2.1.0"
     assert attributes[VERSION_OTEL_DISCORD] == "0.1.0"
     assert attributes[VERSION_DISCORD_PY] == "2.7.1"
-    assert attributes[VERSION_RED] == "3.5.24"
     assert attributes[VERSION_PYTHON].count(".") == 2
     assert attributes[STARTED_COGS] == 3
     again.shutdown(1)
+
+
+_STARTED_CHILD = """
+import sys
+if sys.argv[1] == "red":
+    import redbot
+from otel_discord import Telemetry
+t = Telemetry("child", config={"exporters": ["otlp"], "otlp_endpoint": sys.argv[2],
+    "otlp_protocol": "grpc", "schedule_delay": 0.05, "data_dir": sys.argv[3]})
+t.enable("errors")
+assert t.started(cogs=1)
+assert t.shutdown(5)
+print("redbot" in sys.modules)
+"""
+
+
+@pytest.mark.parametrize("runs_on", ["red", "discord.py"])
+def test_started_event_carries_reds_version_only_in_a_process_running_red(
+    grpc_receiver: GrpcReceiver, tmp_path: Path, runs_on: str
+) -> None:
+    # A process of its own: whether Red was imported is a property of the whole process.
+    child = subprocess.run(
+        [sys.executable, "-c", _STARTED_CHILD, runs_on, grpc_receiver.endpoint, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert child.returncode == 0, child.stderr
+    assert child.stdout.strip() == str(runs_on == "red")
+    (record,) = grpc_receiver.received.wait_for_logs(lambda r: len(r) >= 1)
+    expected = metadata.version("Red-DiscordBot") if runs_on == "red" else "none"
+    assert record["attributes"][VERSION_RED] == expected
 
 
 def test_started_without_consent_is_sent_once_the_owner_opts_in(
