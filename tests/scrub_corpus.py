@@ -32,6 +32,7 @@ __all__ = [
 
 #: A Discord bot token's shape: base64 of a snowflake, a 6-character timestamp, an HMAC part.
 SHAPED_TOKEN = "MTA4NzY1NDMyMTA5ODc2NTQzMg.GaBcDe.x9Yz8Wv7Ut6Sr5Qp4On3Ml2Kj1Ih0GfEdCbA"
+_TOKEN_PARTS = tuple([SHAPED_TOKEN, *SHAPED_TOKEN.split(".")])
 #: The bot's own token as configured; not token-shaped, so only the exact-value rule can catch it.
 OWN_TOKEN = "Zq8vN2rT5yW1xK4m-hunter-x7"
 #: A JWT (header.payload.signature), HS256-shaped.
@@ -94,6 +95,28 @@ CASES: list[SecretCase] = [
         (SHAPED_TOKEN,),
         "Bot(command_prefix='!', options={'t': 'BOT-TOKEN'})",
     ),
+    # Glued to a word, a token still fails closed: the whole run goes.
+    SecretCase(
+        "token-glued-before",
+        "bot_token",
+        f"lookup user{SHAPED_TOKEN} failed",
+        _TOKEN_PARTS,
+        "lookup BOT-TOKEN failed",
+    ),
+    SecretCase(
+        "token-glued-after",
+        "bot_token",
+        f"env gave {SHAPED_TOKEN}xyz",
+        _TOKEN_PARTS,
+        "env gave BOT-TOKEN",
+    ),
+    SecretCase(
+        "token-glued-camel-name",
+        "bot_token",
+        f"env botToken{SHAPED_TOKEN} unset",
+        _TOKEN_PARTS,
+        "env BOT-TOKEN unset",
+    ),
     SecretCase(
         "authorization-bot",
         "authorization",
@@ -111,6 +134,13 @@ CASES: list[SecretCase] = [
         "authorization",
         "GET /users/@me with Bearer xK3vR9pL2mQ8wT5zN7bY4cF6hJ1sD0gA",
         ("xK3vR9pL2mQ8wT5zN7bY4cF6hJ1sD0gA",),
+    ),
+    SecretCase(
+        "bearer-upper-case",
+        "authorization",
+        "retry with BEARER xK3vR9pL2mQ8wT5zN7bY4cF6hJ1sD0gA",
+        ("xK3vR9pL2mQ8wT5zN7bY4cF6hJ1sD0gA",),
+        "retry with BEARER REDACTED",
     ),
     SecretCase(
         "authorization-basic",
@@ -151,6 +181,29 @@ CASES: list[SecretCase] = [
         "webhook",
         f"(https://ptb.discord.com/api/v9/webhooks/877633890372550677/{WEBHOOK_TOKEN}/messages/1)",
         ("877633890372550677", WEBHOOK_TOKEN),
+    ),
+    SecretCase(
+        "webhook-url-encoded",
+        "webhook",
+        "next=https%3A%2F%2Fdiscord.com%2Fapi%2Fwebhooks%2F1200000000000000000%2F"
+        f"{WEBHOOK_TOKEN}&x=1",
+        ("1200000000000000000", WEBHOOK_TOKEN),
+        "next=WEBHOOK-URL&x=1",
+    ),
+    SecretCase(
+        "webhook-url-encoded-lowercase",
+        "webhook",
+        f"discord.com%2fapi%2fv10%2fwebhooks%2f877633890372550677%2f{WEBHOOK_TOKEN}",
+        ("877633890372550677", WEBHOOK_TOKEN),
+        "WEBHOOK-URL",
+    ),
+    SecretCase(
+        "webhook-json-escaped",
+        "webhook",
+        '{"url": "https:\\/\\/discord.com\\/api\\/webhooks\\/877633890372550677\\/'
+        f'{WEBHOOK_TOKEN}"}}',
+        ("877633890372550677", WEBHOOK_TOKEN),
+        '{"url": "WEBHOOK-URL"}',
     ),
     SecretCase(
         "interaction-callback",
@@ -245,6 +298,13 @@ CASES: list[SecretCase] = [
         "Cannot connect to host IP-ADDRESS:443 ssl:default",
     ),
     SecretCase(
+        "ipv4-glued-letters",
+        "ip_address",
+        "peer ip10.0.0.1 closed",
+        ("10.0.0.1",),
+        "peer ipIP-ADDRESS closed",
+    ),
+    SecretCase(
         "ipv6-compressed",
         "ip_address",
         "peer 2001:db8:85a3::8a2e:370:7334 reset",
@@ -264,6 +324,27 @@ CASES: list[SecretCase] = [
         "bind fe80::1ff:fe23:4567:890a%eth0 failed",
         ("fe80", "890a", "%eth0"),
         "bind IP-ADDRESS failed",
+    ),
+    SecretCase(
+        "ipv6-zone-port",
+        "ip_address",
+        "connect fe80::1%eth0:5000 refused",
+        ("fe80::1", "eth0"),
+        "connect IP-ADDRESS:5000 refused",
+    ),
+    SecretCase(
+        "ipv6-glued-tail",
+        "ip_address",
+        "peer 2001:db8:85a3::8a2e:370:7334.2JV reset",
+        ("2001:db8", "85a3", "8a2e:370:7334", "7334"),
+        "peer IP-ADDRESS.2JV reset",
+    ),
+    SecretCase(
+        "ipv6-v4-mapped-port",
+        "ip_address",
+        "client ::ffff:192.168.1.1:8080 said hi",
+        ("192.168.1.1", "ffff"),
+        "client IP-ADDRESS:8080 said hi",
     ),
     SecretCase(
         "ipv6-v4-mapped",
@@ -393,6 +474,7 @@ CASES: list[SecretCase] = [
 
 UNCHANGED: list[Unchanged] = [
     Unchanged("versions", "discord.py 2.7.1 on Python 3.11.7 (Red 3.5.24, otel 1.45.2)"),
+    Unchanged("version-words", "version 1.2.3.4, v1.2.3.4, ver=1.2.3.4, Release: 10.0.0.1"),
     Unchanged("dotted-five", "build 1.2.3.4.5 from 2026.11.22"),
     Unchanged("ipv4-octet-out-of-range", "not an address: 10.0.0.256"),
     Unchanged("cpp-scope", "std::vector<int> v; a::b; Foo::bar::baz"),

@@ -15,7 +15,7 @@ from opentelemetry.trace import Span, Status, StatusCode
 from otel_discord import Telemetry
 from otel_discord.scrubbing import Scrubber, default_rules
 from tests._backends import CollectorChain
-from tests.scrub_corpus import CASES, IDENTITY, OWN_TOKEN, SHAPED_TOKEN
+from tests.scrub_corpus import CASES, IDENTITY, OWN_TOKEN, SHAPED_TOKEN, UNCHANGED
 
 Placer = Callable[[Telemetry, int, str], None]
 
@@ -141,6 +141,39 @@ def test_every_corpus_secret_vanishes_from_the_resource(collector: CollectorChai
     telemetry.shutdown(2)
     assert len([k for k in span["resource"] if k.startswith("custom.case")]) == len(CASES)
     assert _leaks([span["resource"]]) == []
+
+
+def test_every_corpus_lookalike_arrives_at_the_collector_byte_identical(
+    collector: CollectorChain,
+) -> None:
+    telemetry = _reporter(collector)
+    span: Span
+    try:
+        for i, case in enumerate(UNCHANGED):
+            with telemetry.span(case.text, {"case": i, "detail": case.text}) as span:
+                span.add_event(case.text, {"text": case.text, "items": (case.text,)})
+                span.set_status(Status(StatusCode.ERROR, case.text))
+        assert telemetry.force_flush(10)
+        received = collector.received.wait_for(lambda s: len(s) >= len(UNCHANGED), timeout=20)
+    finally:
+        telemetry.shutdown(2)
+    arrived = {s["attributes"]["case"]: s for s in received}
+    changed = []
+    for i, case in enumerate(UNCHANGED):
+        got = arrived[i]
+        (event,) = got["events"]
+        texts = [
+            got["name"],
+            got["attributes"]["detail"],
+            got["status"]["message"],
+            event["name"],
+            event["attributes"]["text"],
+            *event["attributes"]["items"],
+        ]
+        changed += [(case.id, t) for t in texts if t != case.text]
+        if "otel_discord.scrubbed" in got["attributes"]:
+            changed.append((case.id, "counted as scrubbed"))
+    assert changed == []
 
 
 def test_a_secret_cut_by_the_breadcrumb_length_cap_leaves_no_fragment(

@@ -4,13 +4,14 @@ a no-op; no input makes the scrubber raise."""
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from otel_discord.scrubbing import Scrubber, default_rules
-from tests.scrub_corpus import CASES, IDENTITY, OWN_TOKEN, SecretCase
+from tests.scrub_corpus import CASES, IDENTITY, OWN_TOKEN, UNCHANGED, SecretCase
 
 SCRUBBER = Scrubber(default_rules(token=OWN_TOKEN, local_identity=IDENTITY))
 # Filler may hold anything printable; a separator keeps it from joining the secret into a longer
@@ -64,3 +65,35 @@ def test_no_input_makes_the_scrubber_raise(value: object) -> None:
     SCRUBBER.scrub_data(value)
     SCRUBBER.scrub_value("k", value)
     SCRUBBER.scrub_text(str(value))
+
+
+def _ungated() -> Scrubber:
+    rules = default_rules(token=OWN_TOKEN, local_identity=IDENTITY)
+    for rule in rules:
+        rule.gate = rule.low_gate = None
+    return Scrubber(rules)
+
+
+UNGATED = _ungated()
+FORMS: list[Callable[[str], str]] = [str, str.upper, str.lower, str.swapcase, str.title]
+CASE_FORMS = st.sampled_from(FORMS)
+
+
+def test_gates_skip_no_corpus_text_in_any_letter_case() -> None:
+    """A gate (or lower-case gate) that misses text its rule would change is a leak."""
+    texts = [
+        form(t) for t in [c.text for c in CASES] + [u.text for u in UNCHANGED] for form in FORMS
+    ]
+    assert [t for t in texts if SCRUBBER.scrub_text(t) != UNGATED.scrub_text(t)] == []
+
+
+@SETTINGS
+@given(
+    pieces=st.lists(st.tuples(FILLER, st.sampled_from(CASES), CASE_FORMS), min_size=1, max_size=3),
+    tail=FILLER,
+)
+def test_gates_only_skip_rules_that_would_change_nothing(
+    pieces: list[tuple[str, SecretCase, Callable[[str], str]]], tail: str
+) -> None:
+    text = "".join(f"{filler} {form(case.text)} " for filler, case, form in pieces) + tail
+    assert SCRUBBER.scrub_text(text) == UNGATED.scrub_text(text)

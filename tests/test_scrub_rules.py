@@ -113,6 +113,12 @@ def test_token_shape_inside_a_longer_word_is_not_a_token() -> None:
     assert bare().scrub_text(text) == text
 
 
+def test_dotted_identifier_with_a_long_last_part_is_not_a_token() -> None:
+    # Longer than a token's last part, and the first part is no base64 of a Discord ID.
+    text = "a" * 24 + ".abcdef." + "b" * 45
+    assert bare().scrub_text(text) == text
+
+
 def test_same_id_gets_the_same_marker_and_ids_differ_in_hash_mode() -> None:
     scrubber = Scrubber(default_rules(id_mode="hash", id_secret=b"k" * 32))
     a = scrubber.scrub_text(f"{SNOWFLAKE}")

@@ -4,12 +4,16 @@ Markers never contain any part of what they replace. Every rule is idempotent (a
 finds nothing new: it skips values that already are its marker) and never raises on any text.
 
 A rule may declare a ``gate``: a regular expression that matches somewhere in every text the
-rule could change. The :class:`~otel_discord.scrubbing.Scrubber` joins the gates of all rules
-into one alternation, so clean text costs one regex search instead of one pass per rule.
+rule could change, and a ``low_gate`` that does the same on the lower-cased text of an ASCII
+string (so a case-insensitive gate needs no slow ``(?i)`` search). The
+:class:`~otel_discord.scrubbing.Scrubber` runs a rule only where its gate matches; gates start
+with a literal character where they can, so clean text costs a few fast scans.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import getpass
 import hashlib
 import hmac
@@ -60,12 +64,15 @@ class Rule:
     """Base rule: ``scrub`` rewrites text; ``redacts_key`` says a key's whole value must go.
 
     ``gate`` (a regex source, or ``None`` for "always run") must match somewhere in every text
-    the rule could change; ``scrubs_text = False`` marks rules that only judge keys.
+    the rule could change; ``low_gate``, if set, must match somewhere in ``text.lower()`` of every
+    ASCII text the rule could change, and is used instead of ``gate`` for ASCII text.
+    ``scrubs_text = False`` marks rules that only judge keys.
     """
 
     name: str = "rule"
     marker: str = "REDACTED"
     gate: str | None = None
+    low_gate: str | None = None
     scrubs_text: bool = True
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -108,6 +115,7 @@ class RegexRule(Rule):
         validate: Callable[[re.Match[str]], bool] | None = None,
         prefilter: Callable[[str], bool] | None = None,
         gate: str | None = None,
+        low_gate: str | None = None,
         group: int | str = 0,
     ) -> None:
         self.name = name
@@ -116,7 +124,7 @@ class RegexRule(Rule):
         self.validate = validate
         self.prefilter = prefilter
         self.gate = gate
-        self._gate = re.compile(gate) if gate is not None else None
+        self.low_gate = low_gate
         self.group = group
 
     def replacement(self, match: re.Match[str]) -> str:
@@ -124,8 +132,6 @@ class RegexRule(Rule):
 
     def scrub(self, text: str, scrubber: Scrubber, counts: Counts | None, key: str | None) -> str:
         if self.prefilter is not None and not self.prefilter(text):
-            return text
-        if self._gate is not None and self._gate.search(text) is None:
             return text
         group = self.group
 
@@ -151,12 +157,32 @@ class RegexRule(Rule):
 
 _TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 # The middle and last parts of a Discord bot token; the first part (base64 of the bot's ID,
-# 23-28 characters) is checked by hand so that the regex starts with a literal "." (fast).
-_TOKEN_TAIL = re.compile(r"\.[\w-]{6,7}\.[\w-]{27,38}(?![\w-])", re.ASCII)
+# 23-28 characters) is checked by hand so that the regex starts with a literal "." (fast). The
+# last part takes the whole run of token characters, so a glued tail is seen whole.
+_TOKEN_TAIL = re.compile(r"\.[\w-]{6,7}\.(?P<last>[\w-]{27,})", re.ASCII)
+
+
+def _ends_with_snowflake_base64(run: str) -> bool:
+    """Whether some 23-28 character suffix of ``run`` is base64 of a snowflake's digits, as
+    the first part of a real token is (so a token glued to a word is still recognised)."""
+    for n in (23, 24, 26, 27, 28):  # 25 characters cannot be base64 without a padding error
+        if n > len(run):
+            break
+        try:
+            raw = base64.urlsafe_b64decode(run[-n:] + "=" * (-n % 4))
+        except (ValueError, binascii.Error):
+            continue
+        if 17 <= len(raw) <= 20 and raw.isdigit() and raw[:1] != b"0":
+            return True
+    return False
 
 
 class BotTokenRule(Rule):
-    """The bot's own token by exact value, and anything shaped like a Discord bot token."""
+    """The bot's own token by exact value, and anything shaped like a Discord bot token.
+
+    A token glued to other characters (``"user" + token``, ``token + "xyz"``) is recognised by
+    its first part, which is base64 of the bot's ID, and the whole glued run goes (fail closed).
+    """
 
     name = "bot_token"
     marker = "BOT-TOKEN"
@@ -173,6 +199,8 @@ class BotTokenRule(Rule):
         self.token = token if len(token) >= 8 else None
         own = f"{re.escape(self.token)}|" if self.token else ""
         self.gate = f"{own}{self._SHAPE_GATE}"
+        own_low = f"{re.escape(self.token.lower())}|" if self.token else ""
+        self.low_gate = f"{own_low}{self._SHAPE_GATE}"
 
     def scrub(self, text: str, scrubber: Scrubber, counts: Counts | None, key: str | None) -> str:
         token = self.token
@@ -188,9 +216,15 @@ class BotTokenRule(Rule):
         for m in _TOKEN_TAIL.finditer(text):
             start = m.start()
             i = start
-            while i > last and start - i <= 28 and text[i - 1] in _TOKEN_CHARS:
+            # Walks each run of token characters at most twice (as a tail, then as a head).
+            while i > last and text[i - 1] in _TOKEN_CHARS:
                 i -= 1
-            if not 23 <= start - i <= 28 or (i > 0 and text[i - 1] in _TOKEN_CHARS):
+            head = start - i
+            if head < 23:
+                continue
+            if (head > 28 or len(m.group("last")) > 38) and not _ends_with_snowflake_base64(
+                text[i:start]
+            ):
                 continue
             if not _hit(self, scrubber, counts, text[i : m.end()], key):
                 continue
@@ -218,13 +252,14 @@ class AuthorizationRule(Rule):
 
     name = "authorization"
     marker = "REDACTED"
-    gate = r"(?i:authorization)|\b(?:[Bb]ot|[Bb]earer|[Bb]asic)\s+[\w.~+/-]{16}"
+    gate = r"(?i:authorization|\b(?:bot|bearer|basic)\s+[\w.~+/-]{16})"
+    low_gate = r"authorization|(?:bot|bearer|basic)\s+[\w.~+/-]{16}"
 
     HEADER = re.compile(
         r"(?i)\b(?:proxy-)?authorization\\?[\"']?\s*[:=]\s*\\?[\"']?"
         r"(?P<value>(?:[a-z][\w-]*[ \t]+)?[^\s\"'\\,;()<>\[\]{}]+)"
     )
-    SCHEME = re.compile(r"\b(?:[Bb]ot|[Bb]earer|[Bb]asic)\s+(?P<value>[A-Za-z0-9._~+/-]+=*)")
+    SCHEME = re.compile(r"(?i:\b(?:bot|bearer|basic))\s+(?P<value>[A-Za-z0-9._~+/-]+=*)")
 
     def __init__(self) -> None:
         self._header = RegexRule(self.name, self.HEADER, self.marker, group="value")
@@ -250,9 +285,13 @@ class JwtRule(RegexRule):
         )
 
 
+# A path separator as written plainly, URL-encoded (%2F, any case) or JSON-escaped (\/, and
+# \\/ in JSON inside a JSON string, and so on).
+_SEP = r"(?:\\{0,8}/|%2[Ff])"
 _WEBHOOK = re.compile(
-    r"(?P<host>(?i:(?:https?://)?(?:(?:www|canary|ptb)\.)?discord(?:app)?\.com))?"
-    r"(?:/api(?:/v\d{1,2})?)?/(?P<kind>webhooks|interactions)/\d{15,21}(?P<token>/[\w-]{20,600})?",
+    rf"(?P<host>(?i:(?:https?(?::|%3A){_SEP}{_SEP})?(?:(?:www|canary|ptb)\.)?discord(?:app)?\.com))?"
+    rf"(?:{_SEP}api(?:{_SEP}v\d{{1,2}})?)?{_SEP}(?P<kind>webhooks|interactions){_SEP}\d{{15,21}}"
+    rf"(?P<token>{_SEP}[\w-]{{20,600}})?",
     re.ASCII,
 )
 
@@ -272,7 +311,7 @@ class WebhookRule(RegexRule):
             _WEBHOOK,
             "WEBHOOK-URL",
             validate=_webhook_validate,
-            gate=r"/(?:webhooks|interactions)/\d",
+            gate=rf"(?:/|%2[Ff])(?:webhooks|interactions){_SEP}\d",
         )
 
     def replacement(self, match: re.Match[str]) -> str:
@@ -308,6 +347,7 @@ class QuerySecretRule(RegexRule):
             "REDACTED",
             group="value",
             gate=rf"[?&;][\w.-]*?(?i:{_SECRET_PARAM})[\w.-]*?=[^&#\s]",
+            low_gate=rf"[?&;][\w.-]*?(?:{_SECRET_PARAM})[\w.-]*?=[^&#\s]",
         )
 
 
@@ -332,12 +372,12 @@ class SecretAssignmentRule(RegexRule):
             r"(?:\\?\"(?P<dq>[^\"\\\r\n]+)|'(?P<sq>[^'\\\r\n]+)|(?P<bare>[^\s\"',;&)}\]\\]+))",
             "REDACTED",
             gate=rf"(?i:{_SECRET_NAME})\\?[\"']?\s*[:=]",
+            # Every secret name ends in one of these.
+            low_gate=r"(?:pass(?:word|wd)|pwd|secret|token|key|auth(?:orization)?|cookie"
+            r"|session(?:[_-]?id)?|credentials?|dsn)\\?[\"']?\s*[:=]",
         )
 
     def scrub(self, text: str, scrubber: Scrubber, counts: Counts | None, key: str | None) -> str:
-        if self._gate is not None and self._gate.search(text) is None:
-            return text
-
         def repl(match: re.Match[str]) -> str:
             group = "dq" if match.group("dq") else "sq" if match.group("sq") else "bare"
             value = match.group(group)
@@ -373,6 +413,7 @@ class InviteRule(RegexRule):
             _INVITE,
             "DISCORD-INVITE-LINK",
             gate=r"(?i:discord(?:app)?\.(?:gg|io|me|li|com/invite)/|dsc\.gg/)",
+            low_gate=r"discord(?:app)?\.(?:gg|io|me|li|com/invite)/|dsc\.gg/",
         )
 
 
@@ -391,24 +432,37 @@ class EmailRule(RegexRule):
             "EMAIL",
             # "REDACTED@host" is what the URL-credentials rule left: not an address any more.
             validate=lambda m: not m.group(0).startswith("REDACTED@"),
-            gate=r"[\w.+-]@[A-Za-z0-9-]+\.[A-Za-z]",
+            gate=r"@[A-Za-z0-9-]+\.[A-Za-z]",
         )
 
 
-_IPV4 = r"(?<![0-9A-Za-z.])(?:\d{1,3}\.){3}\d{1,3}(?!\w|\.\d)"
+# Letters may come right before an IPv4 address ("ip10.0.0.1"); a version word may not
+# (checked in _is_ip). A dotted quad inside a longer dotted run ("1.2.3.4.5") is no address.
+_IPV4 = r"(?<![0-9.])(?:\d{1,3}\.){3}\d{1,3}(?!\w|\.\d)"
+_V6_GROUPS = r"(?<![\w:.%])(?:[0-9A-Fa-f]{0,4}:){2,7}"
+# After a zone id a ":port" may follow ("fe80::1%eth0:5000"); the zone ends at its last word
+# character, so a full stop after it stays.
+_V6_ZONE = r"%[\w.-]*[\w-](?![\w-]|\.[\w-])"
 _IPV6 = (
     r"\[(?P<bracketed>[0-9A-Fa-f:.]+(?:%[\w.-]+)?)\]"
-    r"|(?<![\w:.%])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:(?:\d{1,3}\.){3}\d{1,3}|[0-9A-Fa-f]{1,4})?"
-    r"(?:%[\w.-]+)?(?![\w%]|:[\w:]|\.\d)"
+    # IPv4-mapped: a dotted quad cannot continue with ":hex", so a ":port" may follow it.
+    rf"|{_V6_GROUPS}(?:\d{{1,3}}\.){{3}}\d{{1,3}}(?:{_V6_ZONE}|(?![\w%]|\.\d))"
+    # Ending in hex: not inside a longer hex or colon run, but a glued ".tail" may follow.
+    rf"|{_V6_GROUPS}[0-9A-Fa-f]{{0,4}}(?:{_V6_ZONE}|(?![\w%]|:[\w:]))"
 )
 _IP = re.compile(f"{_IPV4}|{_IPV6}", re.ASCII)
 _HEX = frozenset("0123456789abcdefABCDEF")
+# "version 1.2.3.4", "v1.2.3.4", "ver=1.2.3.4", "release: 1.2.3.4": a version, not an address.
+_VERSION_BEFORE = re.compile(r"(?i)(?<![A-Za-z])(?:v|ver|version|release)(?: ?[=:])? ?\Z")
 
 
 def _is_ip(match: re.Match[str]) -> bool:
     text = match.group("bracketed") or match.group(0)
     if ":" not in text:
         parts = text.split(".")
+        start = match.start()
+        if _VERSION_BEFORE.search(match.string[max(start - 12, 0) : start]):
+            return False
         # ipaddress refuses leading zeros ("010.0.0.1"), which still name an address.
         return len(parts) == 4 and all(p.isdigit() and int(p) <= 255 for p in parts)
     base = text.split("%", 1)[0]
@@ -431,7 +485,8 @@ class IpAddressRule(RegexRule):
             _IP,
             "IP-ADDRESS",
             validate=_is_ip,
-            gate=r"\d\.\d{1,3}\.\d{1,3}\.\d|::|(?:[0-9A-Fa-f]{1,4}:){7}",
+            # Starts with a literal "." or ":" (fast): a dotted quad, "::", or eight groups.
+            gate=r"\.\d{1,3}\.\d{1,3}\.\d|::|:(?:[0-9A-Fa-f]{1,4}:){6}",
         )
 
 
@@ -513,10 +568,15 @@ class _NameRule(RegexRule):
             alternation = "|".join(re.escape(n) for n in names)
             pattern = rf"(?i)(?<![\w-])(?:{alternation})(?![\w-])"
             gate: str | None = f"(?i:{alternation})"
+            # A non-ASCII name can match ASCII text case-insensitively in ways lower() does not
+            # show (the long s, U+017F, matches "s"): only ASCII names get the lower-case gate.
+            low_gate = None
+            if alternation.isascii():
+                low_gate = "|".join(re.escape(n.lower()) for n in names)
         else:
             pattern = r"(?!x)x"  # nothing to find
-            gate = r"(?!x)x"
-        super().__init__(name, pattern, marker, gate=gate)
+            gate = low_gate = r"(?!x)x"
+        super().__init__(name, pattern, marker, gate=gate, low_gate=low_gate)
 
 
 class HostNameRule(_NameRule):

@@ -55,26 +55,30 @@ class Scrubber:
         self.max_chars = max_chars
         self._plan_rules: list[Rule] = []
         self._plan_epoch = -1
-        self._gate: re.Pattern[str] | None = None
-        self._text_rules: list[Rule] = []
+        self._steps: list[tuple[Rule, re.Pattern[str] | None, re.Pattern[str] | None]] = []
 
-    def _plan(self) -> tuple[re.Pattern[str] | None, list[Rule]]:
-        """The combined gate of all text rules (None if one has no gate) and those rules.
+    def _plan(self) -> list[tuple[Rule, re.Pattern[str] | None, re.Pattern[str] | None]]:
+        """Each text rule with its compiled ``gate`` and ``low_gate``.
 
-        Rebuilt when the rule list or a rule's gate changes. Clean text then costs one search.
+        Rebuilt when the rule list or any rule's configuration changes. Searched one by one, not
+        joined into one alternation: a gate that starts with a literal is a fast C scan, and an
+        alternation of them is not (and then every rule ran as soon as one gate matched).
         """
         from otel_discord.scrubbing._rules import _generation
 
         if self._plan_epoch != _generation[0] or self._plan_rules != self.rules:
             rules = list(self.rules)
-            text_rules = [r for r in rules if r.scrubs_text]
-            gates = [r.gate for r in text_rules]
-            gate: re.Pattern[str] | None = None
-            if gates and all(g is not None for g in gates):
-                gate = re.compile("|".join(f"(?:{g})" for g in gates))
-            self._gate, self._text_rules = gate, text_rules
+            self._steps = [
+                (
+                    r,
+                    re.compile(r.gate) if r.gate is not None else None,
+                    re.compile(r.low_gate) if r.low_gate is not None else None,
+                )
+                for r in rules
+                if r.scrubs_text
+            ]
             self._plan_rules, self._plan_epoch = rules, _generation[0]
-        return self._gate, self._text_rules
+        return self._steps
 
     def add(self, rule: Rule, *, before: str | None = None) -> None:
         """Add ``rule`` at the end, or before the rule named ``before``."""
@@ -117,11 +121,19 @@ class Scrubber:
             text = _safe_str(text)
         if len(text) > self.max_chars:
             text = _cut(text, self.max_chars)
-        gate, rules = self._plan()
-        if gate is not None and gate.search(text) is None:
-            return text
-        for rule in rules:
-            text = rule.scrub(text, self, counts, key)
+        # ASCII text (nearly all of it) is searched lower-cased, so that case-insensitive gates
+        # need no (?i) search; isascii() is O(1).
+        low = text.lower() if text.isascii() else None
+        for rule, gate, low_gate in self._plan():
+            if low is not None and low_gate is not None:
+                if low_gate.search(low) is None:
+                    continue
+            elif gate is not None and gate.search(text) is None:
+                continue
+            scrubbed = rule.scrub(text, self, counts, key)
+            if scrubbed is not text:
+                text = scrubbed
+                low = text.lower() if text.isascii() else None
         return text
 
     def scrub_value(self, key: str | None, value: Any, counts: Counts | None = None) -> Any:
