@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from otel_discord import Telemetry
-from tests._backends import CollectorChain
+from tests._backends import CollectorChain, GrpcReceiver, SilentServer
 
 
 def _telemetry(collector: CollectorChain, protocol: str, data_dir: Path) -> Telemetry:
@@ -56,4 +56,50 @@ def test_shutdown_during_an_outage_keeps_the_error_and_event_for_the_next_run(
     time.sleep(0.5)  # a second copy would arrive within this
     assert Counter(s["name"] for s in received.spans()) == {"job-during-outage": 1}
     assert Counter(r["event_name"] for r in received.logs()) == {"outage.used": 1}
+    second_run.shutdown(2)
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+def test_export_hanging_at_shutdown_is_given_up_and_its_batch_kept_for_the_next_run(
+    grpc_receiver: GrpcReceiver, tmp_path: Path, protocol: str
+) -> None:
+    silent = SilentServer()  # takes the request, never answers: the export waits otlp_timeout
+    try:
+        first_run = Telemetry(
+            "hanging",
+            config={
+                "exporters": ["otlp"],
+                "otlp_endpoint": silent.endpoint,
+                "otlp_protocol": protocol,
+                "schedule_delay": 0.05,
+                "data_dir": str(tmp_path),
+            },
+        )
+        first_run.enable("errors", "usage")
+        with pytest.raises(RuntimeError), first_run.span("job-while-hanging"):
+            raise RuntimeError("the job failed while the collector hung")
+        deadline = time.monotonic() + 5
+        while silent.bytes == 0 and time.monotonic() < deadline:  # the export is under way
+            time.sleep(0.02)
+        assert silent.bytes > 0
+        start = time.monotonic()
+        first_run.shutdown(2)
+        assert time.monotonic() - start < 2.5
+        status = first_run.queue_status()
+        assert status is not None and status.entries == 1
+    finally:
+        silent.close()
+
+    second_run = Telemetry(
+        "hanging",
+        config={
+            "exporters": ["otlp"],
+            "otlp_endpoint": grpc_receiver.endpoint,
+            "otlp_protocol": "grpc",
+            "data_dir": str(tmp_path),
+        },
+    )
+    grpc_receiver.received.wait_for_names("job-while-hanging")
+    time.sleep(0.5)
+    assert [s["name"] for s in grpc_receiver.received.spans()] == ["job-while-hanging"]
     second_run.shutdown(2)
