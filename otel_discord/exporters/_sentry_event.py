@@ -10,10 +10,8 @@ carries file, line, function and source line for each frame, and the chain of ca
 from __future__ import annotations
 
 import re
-import sys
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from importlib import metadata
 from typing import Any
 
 from opentelemetry.sdk._logs import ReadableLogRecord
@@ -39,6 +37,7 @@ from otel_discord._attributes import (
     VERSION_PYTHON,
     VERSION_RED,
 )
+from otel_discord._events import running_red_version
 
 #: Span attributes that become Sentry tags (searchable, shown on the issue).
 TAG_ATTRIBUTES = (DISCORD_COG, DISCORD_COMMAND, DISCORD_LOOP, DISCORD_LISTENER, DISCORD_KIND)
@@ -63,13 +62,6 @@ _LEVELS = {"warn": "warning", "critical": "fatal"}
 def package_name(reporter: str) -> str:
     """The Python package a reporter name most likely stands for (``My-Cog`` -> ``my_cog``)."""
     return re.sub(r"[^0-9a-zA-Z_]+", "_", reporter).strip("_").lower()
-
-
-def _version_of(dist: str) -> str | None:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return None
 
 
 def _short_path(path: str, packages: frozenset[str]) -> tuple[str, str | None]:
@@ -250,8 +242,7 @@ def error_event(
         VERSION_OTEL_DISCORD: resource.get("telemetry.distro.version"),
         VERSION_DISCORD_PY: resource.get("discord.py.version"),
         VERSION_PYTHON: resource.get("process.runtime.version"),
-        # Only on Red (its package imported), not wherever Red happens to be installed.
-        VERSION_RED: _version_of("Red-DiscordBot") if "redbot" in sys.modules else None,
+        VERSION_RED: running_red_version(),
     }
     tags.update({k: str(v) for k, v in versions.items() if v})
 
