@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Iterator
@@ -16,6 +17,7 @@ from discord.ext import commands
 from discord.ext.test import callbacks
 
 from otel_discord import JsonConsentStore, Telemetry
+from otel_discord.hooks import OwnerControls
 from tests._backends import GrpcReceiver
 from tests._discord import start_bot, stop_bot, telemetry_for
 
@@ -136,10 +138,48 @@ async def test_owner_enables_and_disables_with_the_owner_cog(
     await dpytest.message(f"{PREFIX}telemetry status")
     assert dpytest.get_message().content.startswith("mycog: errors off")
     await dpytest.message(f"{PREFIX}telemetry enable")
-    assert dpytest.get_message().content == "mycog: error reports are on."
+    assert dpytest.get_message().content == "mycog: errors on."
     assert telemetry.enabled and telemetry.consent_store.load("mycog").errors
     await dpytest.message(f"{PREFIX}telemetry disable mycog")
-    assert dpytest.get_message().content == "mycog: telemetry is off; nothing more is sent."
+    assert dpytest.get_message().content == "mycog: nothing on."
+    assert not telemetry.enabled
+
+
+async def test_owner_cog_sets_each_category_with_the_red_cogs_syntax(
+    bot: commands.Bot, telemetry: Telemetry
+) -> None:
+    await bot.add_cog(telemetry.owner_cog())
+    await dpytest.message(f"{PREFIX}telemetry enable usage")
+    assert dpytest.get_message().content == "mycog: usage on."
+    await dpytest.message(f"{PREFIX}telemetry enable mycog errors usage")
+    assert dpytest.get_message().content == "mycog: errors, usage on."
+    await dpytest.message(f"{PREFIX}telemetry disable all usage")
+    assert dpytest.get_message().content == "mycog: errors on."
+    await dpytest.message(f"{PREFIX}telemetry status")
+    assert dpytest.get_message().content.startswith("mycog: errors on, usage off")
+    await dpytest.message(f"{PREFIX}telemetry enable mycog metrics")
+    assert dpytest.get_message().content == "Unknown category 'metrics'; use errors or usage."
+    assert telemetry.allows("errors") and not telemetry.allows("usage")
+
+
+async def test_disable_replies_off_over_enabled_true_in_config(
+    bot: commands.Bot, grpc_receiver: GrpcReceiver
+) -> None:
+    telemetry = telemetry_for(grpc_receiver, enabled=True)
+    await bot.add_cog(telemetry.owner_cog())
+    await dpytest.message(f"{PREFIX}telemetry disable")
+    assert dpytest.get_message().content == "mycog: nothing on."
+    assert not telemetry.enabled
+    telemetry.shutdown(2)
+
+
+async def test_enable_replies_with_the_real_state_when_a_kill_switch_is_set(
+    bot: commands.Bot, telemetry: Telemetry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await bot.add_cog(telemetry.owner_cog())
+    monkeypatch.setenv("DO_NOT_TRACK", "1")
+    await dpytest.message(f"{PREFIX}telemetry enable")
+    assert dpytest.get_message().content == "mycog: nothing on."
     assert not telemetry.enabled
 
 
@@ -180,6 +220,23 @@ async def test_preview_shows_the_resource_and_latest_report_as_it_would_be_sent(
     assert grpc_receiver.received.spans() == []  # preview never leaves the process
 
 
+async def test_preview_shows_the_status_description_that_send_sends(
+    bot: commands.Bot, telemetry: Telemetry, grpc_receiver: GrpcReceiver
+) -> None:
+    await bot.add_cog(telemetry.owner_cog())
+    await load(bot, telemetry, Alpha())
+    direct_messages()
+    with pytest.raises(commands.CommandInvokeError):
+        await dpytest.message(f"{PREFIX}alpha")
+    shown = json.loads(OwnerControls([telemetry.errors]).preview())
+    await dpytest.message(f"{PREFIX}telemetry send {shown['code']}")
+    assert dpytest.get_message().content == f"Error {shown['code']} sent."
+
+    (span,) = grpc_receiver.received.wait_for_names("error ConnectionResetError")
+    assert span["status"]["message"] == "ConnectionResetError: alpha lost IP-ADDRESS"
+    assert shown["report"]["status_description"] == span["status"]["message"]
+
+
 async def test_send_code_shares_one_error_while_reporting_is_off(
     bot: commands.Bot, telemetry: Telemetry, grpc_receiver: GrpcReceiver
 ) -> None:
@@ -208,3 +265,21 @@ async def test_send_with_an_unknown_code_says_so(bot: commands.Bot, telemetry: T
     await bot.add_cog(telemetry.owner_cog())
     await dpytest.message(f"{PREFIX}telemetry send ZZZZZZ")
     assert dpytest.get_message().content.startswith("No recent error with code ZZZZZZ")
+
+
+async def test_two_reporters_of_one_name_send_one_dm_for_a_cog_loaded_before_ready(
+    bot: commands.Bot, telemetry: Telemetry, grpc_receiver: GrpcReceiver
+) -> None:
+    bot._ready.clear()  # an extension reloaded while the bot is still connecting
+    again = telemetry_for(grpc_receiver, enabled=None, notify_owners=True)
+    telemetry.instrument_cog(Alpha(), bot=bot)
+    again.instrument_cog(Alpha(), bot=bot)
+    await asyncio.sleep(0.01)  # both notifiers are waiting for READY
+    bot._ready.set()
+    await telemetry.notifier.wait()
+    await again.notifier.wait()
+
+    (dm,) = direct_messages()
+    assert "**Alpha**" in dm.content
+    assert telemetry.consent_store.load("mycog").notified == ("cog:Alpha",)
+    again.shutdown(2)

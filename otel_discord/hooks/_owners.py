@@ -10,6 +10,7 @@ import asyncio
 import io
 import json
 import logging
+import weakref
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,7 @@ import discord
 from discord.ext import commands
 from opentelemetry.sdk.trace import ReadableSpan
 
+from otel_discord.consent import CATEGORIES
 from otel_discord.hooks._types import AnyBot
 
 if TYPE_CHECKING:
@@ -126,6 +128,21 @@ def _destinations(reports: ErrorReports) -> str:
     return ", ".join(names) or "nowhere (no exporter configured)"
 
 
+#: One lock per bot and reporter name, shared by every notifier of that name: two
+#: ``Telemetry("mycog")`` objects (an extension reload) must not both DM about one cog.
+_NOTIFY_LOCKS: weakref.WeakKeyDictionary[Any, dict[str, asyncio.Lock]] = weakref.WeakKeyDictionary()
+
+
+def _notify_lock(bot: AnyBot, reporter: str) -> asyncio.Lock:
+    locks = _NOTIFY_LOCKS.get(bot)
+    if locks is None:
+        locks = _NOTIFY_LOCKS[bot] = {}
+    lock = locks.get(reporter)
+    if lock is None:
+        lock = locks[reporter] = asyncio.Lock()
+    return lock
+
+
 class OwnerNotifier:
     """Sends the consent DM: a full message for a reporter's first cog, a short reminder for each
     further cog, never twice for a cog (recorded in the consent store's ``notified``)."""
@@ -141,7 +158,6 @@ class OwnerNotifier:
         self.reporter = reports.reporter
         self.enable_command = enable_command
         self.preview_command = preview_command
-        self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[bool]] = set()
         #: How the text reaches the owners; ``None``: a DM to each. Red's integration sets
         #: ``bot.send_to_owners`` (which also honours the owner's extra destinations).
@@ -166,7 +182,13 @@ class OwnerNotifier:
     async def notify(self, bot: AnyBot, cog_name: str) -> bool:
         """Send the DM for ``cog_name`` if due. True if at least one owner got it."""
         try:
-            async with self._lock:
+            if not self._due(cog_name):  # no waiting for READY for nothing
+                return False
+            async with _notify_lock(bot, self.reporter.name):
+                await bot.wait_until_ready()
+                # Again now: another notifier of this name may have told the owner meanwhile.
+                if not self._due(cog_name):
+                    return False
                 return await self._notify(bot, cog_name)
         except Exception:
             log.warning(
@@ -176,12 +198,13 @@ class OwnerNotifier:
             )
             return False
 
+    def _due(self, cog_name: str) -> bool:
+        record = self.reporter.consent_store.load(self.reporter.name)
+        return NOTIFIED_PREFIX + cog_name not in record.notified and not record.errors
+
     async def _notify(self, bot: AnyBot, cog_name: str) -> bool:
         record = self.reporter.consent_store.load(self.reporter.name)
         marker = NOTIFIED_PREFIX + cog_name
-        if marker in record.notified or record.errors:
-            return False
-        await bot.wait_until_ready()
         first = not any(n.startswith(NOTIFIED_PREFIX) for n in record.notified)
         prefix = await bot_prefix(bot)
         fields = {"prefix": prefix, "reporter": self.reporter.name}
@@ -229,10 +252,11 @@ def _plain(value: Any) -> Any:
 
 
 def span_as_dict(span: ReadableSpan) -> dict[str, Any]:
-    """A report as the owner reads it: name, status, attributes, events and resource."""
+    """A report as the owner reads it: name, status and its description, attributes, events."""
     return {
         "name": span.name,
         "status": span.status.status_code.name,
+        "status_description": span.status.description,
         "attributes": {k: _plain(v) for k, v in (span.attributes or {}).items()},
         "events": [
             {"name": e.name, "attributes": {k: _plain(v) for k, v in (e.attributes or {}).items()}}
@@ -275,15 +299,41 @@ class OwnerControls:
             )
         return "\n".join(lines) or "no reporters"
 
-    def enable(self, name: str | None = None) -> str:
-        reports = self.pick(name)
-        reports.reporter.enable("errors")
-        return f"{reports.reporter.name}: error reports are on."
+    def enable(self, name: str | None = None, *categories: str) -> str:
+        """Turn ``categories`` (default ``errors``) of reporter ``name`` (or ``all``) on."""
+        return self.decide(True, name, categories)
 
-    def disable(self, name: str | None = None) -> str:
-        reports = self.pick(name)
-        reports.reporter.disable()
-        return f"{reports.reporter.name}: telemetry is off; nothing more is sent."
+    def disable(self, name: str | None = None, *categories: str) -> str:
+        """Turn ``categories`` (default: every one) of reporter ``name`` (or ``all``) off."""
+        return self.decide(False, name, categories)
+
+    def decide(self, enabled: bool, name: str | None, categories: Sequence[str] = ()) -> str:
+        """The owner's decision, as Red's ``[p]telemetry enable|disable [reporter|all]
+        [categories...]``: the first word may be a category when it names no reporter. The
+        reply says what is on afterwards, as the reporter sees it (a kill switch or
+        ``enabled = false`` in config still wins over an ``enable``)."""
+        if name is not None and name in CATEGORIES and name not in self.reports:
+            categories, name = (name, *categories), None
+        unknown = [c for c in categories if c not in CATEGORIES]
+        if unknown:
+            return f"Unknown category {unknown[0]!r}; use {' or '.join(CATEGORIES)}."
+        if name is not None and name.lower() == "all":
+            targets = [self.reports[n] for n in sorted(self.reports)]
+        else:
+            try:
+                targets = [self.pick(name)]
+            except KeyError as exc:
+                return f"{exc.args[0]} (or all)"
+        lines = []
+        for reports in targets:
+            reporter = reports.reporter
+            if enabled:
+                reporter.enable(*categories)
+            else:
+                reporter.disable(*categories)
+            on = [c for c in CATEGORIES if reporter.allows(c)]
+            lines.append(f"{reporter.name}: {', '.join(on) or 'nothing'} on.")
+        return "\n".join(lines) or "No reporters."
 
     def preview(self, name: str | None = None) -> str:
         """The resource and the most recent error report, exactly as they would be sent."""
@@ -343,14 +393,18 @@ class OwnerCog(commands.Cog, name="Telemetry"):
         await _reply(ctx, self.controls.status())
 
     @telemetry.command(name="enable")  # type: ignore[arg-type]
-    async def enable(self, ctx: commands.Context[Any], reporter: str | None = None) -> None:
-        """Turn error reports of a reporter on."""
-        await self._run(ctx, self.controls.enable, reporter)
+    async def enable(
+        self, ctx: commands.Context[Any], reporter: str | None = None, *categories: str
+    ) -> None:
+        """Turn a reporter (or `all`) on; categories `errors` (default) and `usage`."""
+        await _reply(ctx, self.controls.enable(reporter, *categories))
 
     @telemetry.command(name="disable")  # type: ignore[arg-type]
-    async def disable(self, ctx: commands.Context[Any], reporter: str | None = None) -> None:
-        """Turn a reporter off."""
-        await self._run(ctx, self.controls.disable, reporter)
+    async def disable(
+        self, ctx: commands.Context[Any], reporter: str | None = None, *categories: str
+    ) -> None:
+        """Turn a reporter (or `all`) off; by default every category."""
+        await _reply(ctx, self.controls.disable(reporter, *categories))
 
     @telemetry.command(name="preview")  # type: ignore[arg-type]
     async def preview(self, ctx: commands.Context[Any], reporter: str | None = None) -> None:
