@@ -51,9 +51,12 @@ def sent_texts() -> list[str]:
     return out
 
 
-def slash_interaction(bot: commands.Bot, command: str) -> discord.Interaction[Any]:
+def slash_interaction(
+    bot: commands.Bot, command: str, options: dict[str, str] | None = None
+) -> discord.Interaction[Any]:
     """A real ``discord.Interaction`` for ``/command`` from dpytest's first member, as the
-    gateway would deliver it (dpytest has no interactions of its own)."""
+    gateway would deliver it (dpytest has no interactions of its own). ``options``: string
+    options by name."""
     config = dpytest.get_config()
     channel, member = config.channels[0], config.members[0]
     assert bot.user is not None
@@ -96,4 +99,8 @@ def slash_interaction(bot: commands.Bot, command: str) -> discord.Interaction[An
         },
         "data": {"id": "2", "name": command, "type": 1},
     }
+    if options:
+        payload["data"]["options"] = [
+            {"name": name, "type": 3, "value": value} for name, value in options.items()
+        ]
     return discord.Interaction(data=payload, state=bot._connection)

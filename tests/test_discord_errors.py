@@ -29,6 +29,8 @@ class Tools(commands.Cog):
 
     def __init__(self) -> None:
         self.handled: list[str] = []
+        self.gate = asyncio.Event()
+        self.slow_started = asyncio.Event()
 
     async def cog_command_error(self, ctx: commands.Context[Any], error: Exception) -> None:
         self.handled.append(f"cog:{type(error).__name__}")
@@ -72,6 +74,30 @@ class Tools(commands.Cog):
     @app_commands.checks.has_permissions(administrator=True)
     async def sadmin(self, interaction: discord.Interaction[Any]) -> None:
         await interaction.response.send_message("admin")
+
+    @commands.command()
+    async def parse(self, ctx: commands.Context[Any], value: str) -> None:
+        await ctx.send(f"parsing {value}")
+        int(value)
+
+    @commands.command()
+    async def lookup(self, ctx: commands.Context[Any], *, key: str) -> None:
+        log.warning("looking up %s", key)
+        dict[str, str]()[key]
+
+    @commands.command()
+    @commands.max_concurrency(1)
+    async def slow(self, ctx: commands.Context[Any]) -> None:
+        self.slow_started.set()
+        await self.gate.wait()
+
+    @commands.hybrid_command()
+    async def hfind(self, ctx: commands.Context[Any], query: str) -> None:
+        raise LookupError(f"no hybrid match for {query}")
+
+    @app_commands.command()
+    async def sfind(self, interaction: discord.Interaction[Any], query: str) -> None:
+        raise LookupError(f"no match for {query}")
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
@@ -447,3 +473,183 @@ def test_error_bookkeeping_stays_bounded_with_many_distinct_errors(
     assert len(telemetry.errors.buffer) == 10
     assert len(telemetry.errors._dedup._state) <= 512
     telemetry.shutdown(2)
+
+
+# -- argument values never leave: redacted from every string of their report ------------------
+
+
+def raw_export(receiver: GrpcReceiver) -> bytes:
+    return b"".join(receiver.received.raw)
+
+
+async def test_a_prefix_argument_is_redacted_from_the_exception_message_and_status(
+    bot: commands.Bot, telemetry: Telemetry, grpc_receiver: GrpcReceiver
+) -> None:
+    await instrumented_tools(bot, telemetry)
+    with pytest.raises(commands.CommandInvokeError):
+        await dpytest.message("!parse my-secret-argument")
+
+    (span,) = reports(grpc_receiver, telemetry, "error ValueError")
+    (exception,) = [e for e in span["events"] if e["name"] == "exception"]
+    message = "invalid literal for int() with base 10: 'ARGUMENT'"
+    assert exception["attributes"]["exception.message"] == message
+    assert span["status"]["message"] == f"ValueError: {message}"
+    assert "argument:" in " ".join(span["attributes"]["otel_discord.scrubbed"])
+    assert b"my-secret-argument" not in raw_export(grpc_receiver)
+
+
+async def test_every_word_of_the_raw_argument_text_is_redacted_from_the_whole_report(
+    bot: commands.Bot, telemetry: Telemetry, grpc_receiver: GrpcReceiver
+) -> None:
+    await instrumented_tools(bot, telemetry)
+    with pytest.raises(commands.CommandInvokeError):
+        await dpytest.message("!lookup hunter2 password")
+
+    (span,) = reports(grpc_receiver, telemetry, "error KeyError")
+    events = {e["name"]: e["attributes"] for e in span["events"]}
+    assert events["exception"]["exception.message"] == "'ARGUMENT'"
+    assert "KeyError: 'ARGUMENT'" in events["exception"]["exception.stacktrace"]
+    assert events["breadcrumb"]["otel_discord.breadcrumb.message"] == "looking up ARGUMENT"
+    assert span["attributes"]["discord.command"] == "lookup"  # set by code: kept
+    raw = raw_export(grpc_receiver)
+    assert b"hunter2" not in raw
+    assert b"password" not in raw.lower()
+
+
+async def test_a_slash_string_option_is_redacted_from_the_report(
+    bot: commands.Bot, telemetry: Telemetry, grpc_receiver: GrpcReceiver
+) -> None:
+    await instrumented_tools(bot, telemetry)
+    await bot.tree._call(slash_interaction(bot, "sfind", {"query": "zebra-passphrase-77"}))
+
+    (span,) = reports(grpc_receiver, telemetry, "error LookupError")
+    (exception,) = [e for e in span["events"] if e["name"] == "exception"]
+    assert exception["attributes"]["exception.message"] == "no match for ARGUMENT"
+    assert span["status"]["message"] == "LookupError: no match for ARGUMENT"
+    assert b"zebra-passphrase-77" not in raw_export(grpc_receiver)
+
+
+async def test_a_hybrid_argument_invoked_as_slash_is_redacted_from_the_report(
+    bot: commands.Bot, telemetry: Telemetry, grpc_receiver: GrpcReceiver
+) -> None:
+    await instrumented_tools(bot, telemetry)
+    await bot.tree._call(slash_interaction(bot, "hfind", {"query": "okapi-passphrase-42"}))
+    await dpytest.run_all_events()
+
+    (span,) = reports(grpc_receiver, telemetry, "error LookupError")
+    assert span["attributes"]["discord.kind"] == "hybrid"
+    (exception,) = [e for e in span["events"] if e["name"] == "exception"]
+    assert exception["attributes"]["exception.message"] == "no hybrid match for ARGUMENT"
+    assert b"okapi-passphrase-42" not in raw_export(grpc_receiver)
+
+
+async def test_redacting_arguments_leaves_the_bots_reply_unchanged(
+    bot: commands.Bot, telemetry: Telemetry, grpc_receiver: GrpcReceiver
+) -> None:
+    await instrumented_tools(bot, telemetry)
+    with pytest.raises(commands.CommandInvokeError):
+        await dpytest.message("!parse my-secret-argument")
+    assert sent_texts() == ["parsing my-secret-argument"]
+    reports(grpc_receiver, telemetry, "error ValueError")
+
+
+async def test_max_concurrency_reached_is_a_user_error_and_not_reported(
+    bot: commands.Bot, telemetry: Telemetry, grpc_receiver: GrpcReceiver
+) -> None:
+    cog = await instrumented_tools(bot, telemetry)
+    seen: list[Exception] = []
+
+    async def release(ctx: commands.Context[Any], error: Exception) -> None:
+        seen.append(error)
+        cog.gate.set()  # dpytest waits for the first invocation before it returns the second
+
+    bot.add_listener(release, "on_command_error")
+    first = asyncio.create_task(dpytest.message("!slow"))
+    await asyncio.wait_for(cog.slow_started.wait(), 5)
+    second = asyncio.create_task(dpytest.message("!slow"))
+    # dpytest raises the command error from whichever of the two calls is waiting.
+    await asyncio.wait_for(asyncio.gather(first, second, return_exceptions=True), 5)
+    assert [type(e) for e in seen] == [commands.MaxConcurrencyReached]
+    assert telemetry.force_flush(5)
+    assert list(telemetry.errors.buffer) == []
+    assert grpc_receiver.received.spans() == []
+
+
+# -- our part never stops the bot's own handlers -----------------------------------------------
+
+
+async def test_the_bots_on_error_still_runs_when_reporting_a_listener_error_fails(
+    bot: commands.Bot, telemetry: Telemetry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ran: list[str] = []
+
+    async def on_error(event_method: str, /, *args: Any, **kwargs: Any) -> None:
+        ran.append(event_method)
+
+    bot.on_error = on_error  # type: ignore[method-assign]
+    await instrumented_tools(bot, telemetry)
+
+    def broken(*args: Any) -> None:
+        raise RuntimeError("reporting failed")
+
+    monkeypatch.setattr(telemetry.discord, "_listener_error", broken)
+    await dpytest.message("crash")
+    await dpytest.run_all_events()
+    assert ran == ["on_message"]
+
+
+async def test_the_trees_on_error_still_runs_when_reporting_an_app_command_error_fails(
+    bot: commands.Bot, telemetry: Telemetry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tree_errors: list[BaseException] = []
+
+    @bot.tree.error
+    async def on_tree_error(
+        interaction: discord.Interaction[Any], error: app_commands.AppCommandError
+    ) -> None:
+        tree_errors.append(error)
+
+    await instrumented_tools(bot, telemetry)
+
+    def broken(*args: Any) -> None:
+        raise RuntimeError("reporting failed")
+
+    monkeypatch.setattr(telemetry.discord, "_app_error", broken)
+    await bot.tree._call(slash_interaction(bot, "sboom"))
+    assert [type(e).__name__ for e in tree_errors] == ["CommandInvokeError"]
+
+
+# -- the short code for the bot's own error reply ----------------------------------------------
+
+
+async def test_an_error_reply_can_show_the_code_of_the_report_that_was_sent(
+    bot: commands.Bot, telemetry: Telemetry, grpc_receiver: GrpcReceiver
+) -> None:
+    async def on_command_error(ctx: commands.Context[Any], error: Exception) -> None:
+        code = telemetry.errors.code_for(error)
+        await ctx.send(f"Something went wrong (error code {code}).")
+
+    bot.add_listener(on_command_error, "on_command_error")
+    await instrumented_tools(bot, telemetry)
+    with pytest.raises(commands.CommandInvokeError):
+        await dpytest.message("!boom")
+    await dpytest.run_all_events()
+
+    (span,) = reports(grpc_receiver, telemetry, "error ZeroDivisionError")
+    code = span["attributes"]["otel_discord.error.code"]
+    assert sent_texts() == [f"Something went wrong (error code {code})."]
+    assert telemetry.errors.buffer[-1].code == code
+
+
+async def test_a_user_error_has_no_code(bot: commands.Bot, telemetry: Telemetry) -> None:
+    codes: list[str | None] = []
+
+    async def on_command_error(ctx: commands.Context[Any], error: Exception) -> None:
+        codes.append(telemetry.errors.code_for(error))
+
+    bot.add_listener(on_command_error, "on_command_error")
+    await instrumented_tools(bot, telemetry)
+    with pytest.raises(commands.BadArgument):
+        await dpytest.message("!add one 2")
+    await dpytest.run_all_events()
+    assert codes == [None]

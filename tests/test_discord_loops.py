@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import inspect
 import itertools
 from collections.abc import AsyncIterator
@@ -311,4 +312,47 @@ async def test_unsampled_iterations_are_dropped_but_a_failing_one_is_kept(
     assert kept["events"][0]["attributes"]["exception.type"] == "KeyError"
     assert telemetry.force_flush(5)
     assert [s["name"] for s in grpc_receiver.received.spans()] == ["loop tick"]
+    telemetry.shutdown(2)
+
+
+async def test_a_loop_error_is_sent_when_the_main_sampler_drops_the_iteration(
+    bot: commands.Bot, grpc_receiver: GrpcReceiver
+) -> None:
+    telemetry = telemetry_for(grpc_receiver, sampler="parentbased_traceidratio", sampler_arg=0)
+
+    class Dropped(commands.Cog):
+        @telemetry.loop(seconds=0, count=3, keep_running=True)
+        async def tick(self) -> None:
+            if self.tick.current_loop == 1:
+                raise KeyError("missing")
+
+    cog = Dropped()
+    await bot.add_cog(cog)
+    cog.tick.start()
+    await finish(cog.tick)
+    assert telemetry.force_flush(5)
+
+    (kept,) = grpc_receiver.received.wait_for_names("loop tick")
+    assert kept["attributes"]["discord.loop.iteration"] == 1
+    assert kept["status"]["code"] == 2
+    assert kept["events"][0]["attributes"]["exception.type"] == "KeyError"
+    (report,) = telemetry.errors.buffer
+    assert report.exported
+    assert kept["attributes"]["otel_discord.error.code"] == report.code
+    telemetry.shutdown(2)
+
+
+def test_loop_rejects_time_mixed_with_seconds_exactly_like_tasks_loop(
+    grpc_receiver: GrpcReceiver,
+) -> None:
+    telemetry = telemetry_for(grpc_receiver)
+    at = datetime.time(hour=3)
+
+    async def body() -> None: ...
+
+    with pytest.raises(TypeError) as theirs:
+        tasks.loop(seconds=5, time=at)(body)  # type: ignore[call-overload]
+    with pytest.raises(TypeError) as ours:
+        telemetry.loop(seconds=5, time=at)(body)
+    assert str(ours.value) == str(theirs.value)
     telemetry.shutdown(2)

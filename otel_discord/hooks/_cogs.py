@@ -20,6 +20,11 @@ from discord.ext import commands
 from opentelemetry.trace import Status, StatusCode
 
 from otel_discord import _attributes as A
+from otel_discord.hooks._arguments import (
+    context_arguments,
+    interaction_arguments,
+    listener_arguments,
+)
 from otel_discord.hooks._errors import in_packages, unwrap
 from otel_discord.hooks._types import AnyBot
 
@@ -118,7 +123,16 @@ class DiscordHooks:
         async def dispatch_error(
             ctx: commands.Context[Any], error: commands.CommandError, /
         ) -> None:
-            reports.capture(error, _command_kind(command, ctx), _context_attributes(ctx))
+            try:
+                if reports.should_report(error):
+                    reports.capture(
+                        error,
+                        _command_kind(command, ctx),
+                        _context_attributes(ctx),
+                        arguments=context_arguments(ctx),
+                    )
+            except Exception:  # ours must never keep the bot's handlers from running
+                log.debug("otel_discord: could not report a command error", exc_info=True)
             await original_dispatch(ctx, error)
 
         async def invoke(ctx: commands.Context[Any], /) -> None:
@@ -203,7 +217,10 @@ class DiscordHooks:
         async def on_error(event_method: str, /, *args: Any, **kwargs: Any) -> None:
             error = sys.exc_info()[1]
             if error is not None:
-                self._listener_error(event_method, error, args)
+                try:
+                    self._listener_error(event_method, error, args)
+                except Exception:  # ours must never keep the bot's on_error from running
+                    log.debug("otel_discord: could not report a listener error", exc_info=True)
             await original(event_method, *args, **kwargs)
 
         bot.on_error = on_error  # type: ignore[method-assign]
@@ -219,7 +236,7 @@ class DiscordHooks:
             attributes[A.DISCORD_COG] = cog
         if args:
             attributes.update(_ids(args[0]))
-        self.reports.capture(error, "listener", attributes)
+        self.reports.capture(error, "listener", attributes, arguments=listener_arguments(args))
 
     def _listener_cog(self, error: BaseException) -> str | None:
         if not self._listener_code:
@@ -238,7 +255,10 @@ class DiscordHooks:
         async def on_error(
             interaction: discord.Interaction[Any], error: app_commands.AppCommandError, /
         ) -> None:
-            self._app_error(interaction, error)
+            try:
+                self._app_error(interaction, error)
+            except Exception:  # ours must never keep the tree's handler from running
+                log.debug("otel_discord: could not report an app command error", exc_info=True)
             await original(interaction, error)
 
         tree.on_error = on_error  # type: ignore[method-assign]
@@ -251,4 +271,11 @@ class DiscordHooks:
         ours = isinstance(binding, commands.Cog) and binding in self._app_cogs
         if not ours and not (self.packages and in_packages(error, self.packages)):
             return
-        self.reports.capture(error, "slash", _interaction_attributes(interaction))
+        if not self.reports.should_report(error):
+            return
+        self.reports.capture(
+            error,
+            "slash",
+            _interaction_attributes(interaction),
+            arguments=interaction_arguments(interaction),
+        )

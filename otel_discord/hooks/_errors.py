@@ -13,7 +13,7 @@ import sysconfig
 import threading
 import time
 import traceback
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
@@ -28,7 +28,8 @@ from opentelemetry.trace import Span, SpanContext, Status, StatusCode, TraceFlag
 from otel_discord import _attributes as A
 from otel_discord._pipeline import export_once, scrub_span
 from otel_discord._version import __version__
-from otel_discord.scrubbing import cut_text
+from otel_discord.hooks._arguments import argument_scrubber
+from otel_discord.scrubbing import Scrubber, cut_text
 
 if TYPE_CHECKING:
     from otel_discord._reporter import Reporter
@@ -68,6 +69,27 @@ _LIBRARY_PACKAGES = ("discord", "aiohttp", "asyncio", "redbot", "otel_discord")
 _STDLIB = sysconfig.get_paths()["stdlib"]
 
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+#: Values set by the code, never by whoever typed the command: an argument that happens to
+#: equal one (``!help help``) leaves them alone, so reports stay grouped by command and type.
+_CODE_SET_KEYS = frozenset(
+    {
+        A.DISCORD_KIND,
+        A.DISCORD_COMMAND,
+        A.DISCORD_COG,
+        A.DISCORD_LISTENER,
+        A.DISCORD_LOOP,
+        A.ERROR_TYPE,
+        A.ERROR_CODE,
+        A.CODE_FUNCTION,
+        A.EXCEPTION_TYPE,
+        A.EXCEPTION_ESCAPED,
+        A.BREADCRUMB_LEVEL,
+        A.BREADCRUMB_LOGGER,
+    }
+)
+#: Where each reporter's code for an exception is kept: ``{reporter name: code or None}``.
+_CODES = "__otel_discord_reported__"
 
 
 def unwrap(exc: BaseException) -> BaseException:
@@ -204,12 +226,21 @@ class ErrorReport:
 
     code: str
     span: ReadableSpan
-    #: Whether it was exported automatically (consent was on and it was not deduplicated).
+    #: Whether it went to the pipeline automatically (consent was on when it was made).
     exported: bool
 
 
 def _new_code() -> str:
     return "".join(secrets.choice(_CODE_ALPHABET) for _ in range(6))
+
+
+def _redacted(
+    scrubber: Scrubber, attributes: Mapping[str, Any] | None, counts: Counter[str]
+) -> dict[str, Any]:
+    return {
+        k: v if k in _CODE_SET_KEYS else scrubber.scrub_value(k, v, counts)
+        for k, v in (attributes or {}).items()
+    }
 
 
 def _exception_event(exc: BaseException) -> dict[str, Any]:
@@ -241,19 +272,39 @@ class ErrorReports:
         return not is_user_error(exc, self.user_errors)
 
     @staticmethod
-    def _mark(exc: BaseException, name: str) -> bool:
-        """Mark ``exc`` as reported by reporter ``name``; False if it already was."""
-        done: set[str] | None = getattr(exc, "__otel_discord_reported__", None)
+    def _mark(exc: BaseException, name: str) -> dict[str, str | None] | None:
+        """Mark ``exc`` as seen by reporter ``name``; None if it already was. The returned
+        mapping takes the report's code (:meth:`code_for`)."""
+        done: dict[str, str | None] | None = getattr(exc, _CODES, None)
         if done is None:
-            done = set()
+            done = {}
             try:
-                exc.__otel_discord_reported__ = done  # type: ignore[attr-defined]
+                setattr(exc, _CODES, done)
             except Exception:
-                return True
+                return done
         if name in done:
-            return False
-        done.add(name)
-        return True
+            return None
+        done[name] = None
+        return done
+
+    def code_for(self, exc: BaseException) -> str | None:
+        """The short code of the report this reporter made for ``exc`` (a discord.py wrapper
+        such as ``CommandInvokeError`` is unwrapped), or None: not reported (a user error,
+        another author's, deduplicated) or not yet. The report exists whether or not the owner
+        opted in, so an error reply may show the code for ``telemetry send <code>``::
+
+            @bot.event
+            async def on_command_error(ctx, error):
+                code = telemetry.errors.code_for(error)
+                if code is not None:
+                    await ctx.send(f"Something went wrong (error code {code}).")
+        """
+        try:
+            done = getattr(unwrap(exc), _CODES, None)
+            code = done.get(self.reporter.name) if isinstance(done, dict) else None
+            return code if isinstance(code, str) else None
+        except Exception:
+            return None
 
     def capture(
         self,
@@ -262,22 +313,36 @@ class ErrorReports:
         attributes: Mapping[str, Any] | None = None,
         *,
         span: Span | None = None,
+        name: str | None = None,
+        arguments: Iterable[str] = (),
     ) -> ErrorReport | None:
         """Report ``exc`` (of kind ``prefix``, ``slash``, ``hybrid``, ``listener`` or ``loop``).
 
-        With ``span`` (a loop iteration) the report is added to that span; otherwise it is a
-        span of its own. Never raises; returns the buffered report, or None if filtered."""
+        With ``span`` (a loop iteration) the report is added to that span, and sent as a span
+        of its own (named ``name``) if that one is not recorded (sampled away): errors are
+        always kept. ``arguments``: the invocation's argument values and message content,
+        replaced by ``ARGUMENT`` in every string of the report. Never raises; returns the
+        buffered report, or None if filtered (or if it could not be scrubbed: fail closed)."""
         try:
-            return self._capture(exc, kind, attributes or {}, span)
+            return self._capture(exc, kind, attributes or {}, span, name, arguments)
         except Exception:
             log.debug("otel_discord: could not build an error report", exc_info=True)
             return None
 
     def _capture(
-        self, exc: BaseException, kind: str, extra: Mapping[str, Any], span: Span | None
+        self,
+        exc: BaseException,
+        kind: str,
+        extra: Mapping[str, Any],
+        span: Span | None,
+        own_name: str | None,
+        arguments: Iterable[str],
     ) -> ErrorReport | None:
         root = unwrap(exc)
-        if not self.should_report(exc) or not self._mark(root, self.reporter.name):
+        if not self.should_report(exc):
+            return None
+        codes = self._mark(root, self.reporter.name)
+        if codes is None:
             return None
         tb = innermost_frame(root)
         where = f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}" if tb is not None else "?"
@@ -308,16 +373,28 @@ class ErrorReports:
             )
             for ts, lvl, name, msg in crumbs
         )
-        status = Status(StatusCode.ERROR, f"{error_type}: {root}")
-        exported = self.reporter.enabled
-        if span is not None and span.is_recording():
+        message = str(root)
+        redact = argument_scrubber(self.reporter.scrubber, arguments)
+        if redact is not None:
+            # Before anything reaches a span; the other rules run in the same pass (first).
+            counts: Counter[str] = Counter()
+            events = [
+                Event(e.name, _redacted(redact, e.attributes, counts), e.timestamp) for e in events
+            ]
+            attributes = _redacted(redact, attributes, counts)
+            message = redact.scrub_text(message, counts)
+            # The pipeline finds nothing more to scrub, so this count is the one that is sent.
+            attributes[A.SCRUBBED] = tuple(f"{k}:{v}" for k, v in sorted(counts.items()))
+        status = Status(StatusCode.ERROR, f"{error_type}: {message}")
+        recording = span is not None and span.is_recording()
+        if span is not None and recording:
             span.set_attributes(attributes)
             for event in events:
                 span.add_event(event.name, event.attributes, event.timestamp)
             span.set_status(status)
             name = getattr(span, "name", f"error {error_type}")
         else:
-            name = f"error {error_type}"
+            name = own_name or f"error {error_type}"
         raw = ReadableSpan(
             name=name,
             context=SpanContext(
@@ -334,13 +411,16 @@ class ErrorReports:
             end_time=now,
             instrumentation_scope=self._scope,
         )
-        if span is None and exported:
-            # Straight to the pipeline: an error report is never sampled away.
-            self.reporter._processor.on_end(raw)
         processor = self.reporter._processor
-        report = ErrorReport(
-            code, scrub_span(raw, processor.scrubber, processor.resource), exported
-        )
+        # Scrubbed before anything is sent: a report that cannot be scrubbed goes nowhere.
+        scrubbed = scrub_span(raw, processor.scrubber, processor.resource)
+        exported = self.reporter.enabled
+        if exported and not recording:
+            # Straight to the pipeline, whatever the sampler decided: errors are always kept.
+            # A recorded span (sampled, or recorded for its errors) goes there when it ends.
+            processor.on_end(raw)
+        report = ErrorReport(code, scrubbed, exported)
+        codes[self.reporter.name] = code
         self.buffer.append(report)
         return report
 

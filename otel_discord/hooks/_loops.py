@@ -135,7 +135,7 @@ def _wrap(loop: InstrumentedLoop[Any], raw: LF, state: _LoopState) -> LF:
                 await raw(*args, **kwargs)
             except Exception as exc:
                 error = exc
-                reports.capture(exc, "loop", attributes, span=span)
+                reports.capture(exc, "loop", attributes, span=span, name=f"loop {loop_name}")
             finally:
                 due = loop._next_iteration  # set before the body: last start + interval
                 if due is not None and span.is_recording():
@@ -189,18 +189,18 @@ def loop(
     """``tasks.loop`` with instrumented iterations."""
 
     def decorator(func: LF) -> InstrumentedLoop[LF]:
-        plain: tasks.Loop[LF]
-        if time is not MISSING:
-            plain = tasks.loop(time=time, count=count, reconnect=reconnect, name=name)(func)
-        else:
-            plain = tasks.loop(
-                seconds=seconds,
-                minutes=minutes,
-                hours=hours,
-                count=count,
-                reconnect=reconnect,
-                name=name,
-            )(func)
+        # Every argument as given, exactly as ``tasks.loop`` passes them: discord.py itself
+        # rejects a mix of ``time`` with relative intervals, and any other bad value.
+        plain = tasks.Loop[LF](
+            func,
+            seconds=seconds,
+            minutes=minutes,
+            hours=hours,
+            time=time,
+            count=count,
+            reconnect=reconnect,
+            name=name,
+        )
         return instrument_loop(reports, plain, keep_running=keep_running)
 
     return decorator
