@@ -6,14 +6,16 @@ At shutdown (:meth:`DurableDelivery.spill`) an export still waiting on the backe
 its batch written to disk at once, so what was not confirmed delivered survives a restart.
 
 One queue per reporter, ``<data_dir>/queue/<reporter>/``, one file per failed batch holding the
-encoded OTLP request (``ExportTraceServiceRequest`` or ``ExportLogsServiceRequest``) behind a
-small header with a checksum. Bounds: total bytes and age; the oldest files go first and every
+encoded OTLP request (``ExportTraceServiceRequest`` or ``ExportLogsServiceRequest``) or Sentry
+envelope (kind ``sentry``, in the Sentry exporter's own queue) behind a small header with a
+checksum. Bounds: total bytes and age; the oldest files go first and every
 drop is counted. A file that fails its checksum is moved to ``corrupt/`` and never read again.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -44,6 +46,7 @@ __all__ = [
     "DurableSpanExporter",
     "QueueStats",
     "RetryAfter",
+    "combined",
     "is_error_bearing",
 ]
 
@@ -52,7 +55,7 @@ log = logging.getLogger("otel_discord.durable")
 _MAGIC = b"ODQ1"
 _HEADER = struct.Struct(">4sIQ")  # magic, crc32 of payload, payload length
 _SUFFIX = ".otq"
-KINDS = ("traces", "logs")
+KINDS = ("traces", "logs", "sentry")
 CATEGORIES = ("errors", "usage")
 
 #: The longest wait a backend's ``Retry-After`` can impose on the queue (a broken or hostile
@@ -102,6 +105,15 @@ class QueueStats:
     dropped_rejected: int
     set_aside: int
     delivered: int
+
+
+def combined(stats: Sequence[QueueStats]) -> QueueStats | None:
+    """The sum of several queues' stats (a reporter's OTLP and Sentry queues); None for none."""
+    if not stats:
+        return None
+    return QueueStats(
+        **{f.name: sum(getattr(s, f.name) for s in stats) for f in dataclasses.fields(QueueStats)}
+    )
 
 
 class DurableQueue:
@@ -411,8 +423,11 @@ class DurableDelivery:
         gate: CategoryGate,
         *,
         retry_interval: float = 30.0,
+        name: str | None = None,
     ) -> None:
         self.queue = queue
+        #: In the drain thread's name, so a test (or a debugger) can tell whose thread it is.
+        self.name = name or queue.directory.name
         self.senders = dict(senders)
         self.gate = gate
         self.retry_interval = retry_interval
@@ -443,7 +458,7 @@ class DurableDelivery:
             if self._thread is not None and self._thread.is_alive():
                 return
             self._thread = threading.Thread(
-                target=self._run, name="otel-discord-queue", daemon=True
+                target=self._run, name=f"otel-discord-queue {self.name}", daemon=True
             )
             self._thread.start()
 

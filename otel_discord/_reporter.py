@@ -24,7 +24,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
 from opentelemetry.util.types import Attributes
 
-from otel_discord._durable import QueueStats
+from otel_discord._durable import DurableDelivery, QueueStats, combined
 from otel_discord._events import EventRecorder
 from otel_discord._pipeline import ConsentScrubProcessor
 from otel_discord._resource import build_resource, with_shards
@@ -129,6 +129,7 @@ class Reporter:
                 durable=self._durable,
                 scrubber=scrubber,
                 gate=lambda: self._consent_allows("errors"),
+                category_gate=self._consent_allows,
                 resource=self.resource,
             ),
             max_queue_size=self.config.max_queue_size,
@@ -410,10 +411,23 @@ class Reporter:
         return self._events.allowlist
 
     def queue_status(self) -> QueueStats | None:
-        """The disk queue of error reports and events waiting for the OTLP backend: entries,
-        bytes, and how many batches were dropped (oldest first, expired, consent withdrawn) or
-        set aside as corrupt. ``None`` without the ``otlp`` exporter or with the queue off."""
-        return self._durable.queue.stats() if self._durable is not None else None
+        """The disk queues of error reports and events waiting for the backends (``otlp`` and
+        ``sentry``, summed): entries, bytes, and how many were dropped (oldest first, expired,
+        consent withdrawn, refused) or set aside as corrupt. ``None`` without either exporter
+        or with the queue off."""
+        return combined([d.queue.stats() for d in self._deliveries()])
+
+    def _deliveries(self) -> list[DurableDelivery]:
+        """This reporter's disk queues: the OTLP one, and the Sentry one, which its exporter
+        factory owns (it exists, and may be draining, before any Sentry exporter is built)."""
+        out = [self._durable] if self._durable is not None else []
+        if "sentry" in self.config.exporters:
+            from otel_discord.exporters._sentry import sentry_delivery_of
+
+            sentry = sentry_delivery_of(self.config)
+            if sentry is not None:
+                out.append(sentry)
+        return out
 
     # -- resource ----------------------------------------------------------------------------
 
@@ -479,9 +493,9 @@ class Reporter:
             return True
         self._stopping = True
         deadline = time.monotonic() + timeout
-        durable = self._durable
-        if durable is not None:
-            durable.stop(0.0)  # no new drain round; joined below
+        deliveries = self._deliveries()
+        for delivery in deliveries:
+            delivery.stop(0.0)  # no new drain round; joined below
         # The last part of the budget writes to disk what the backend has not taken by then.
         spill_at = deadline - min(1.0, timeout * 0.2)
         flushed = (
@@ -489,15 +503,15 @@ class Reporter:
             if self._gate() or self.allows("usage")
             else True
         )
-        if durable is not None:
-            durable.spill()
+        for delivery in deliveries:
+            delivery.spill()
         # The consent gates stay open (``_closed`` unset) until the pipelines are shut down:
         # what was admitted before shutdown is exported or saved, not dropped at the last step.
         remaining = max(0.0, deadline - time.monotonic())
         events_stopped = self._events.shutdown(remaining / 2)
         stopped = self._processor.shutdown_bounded(max(0.0, deadline - time.monotonic()))
-        if durable is not None:
-            durable.stop(max(0.0, deadline - time.monotonic()))
+        for delivery in deliveries:
+            delivery.stop(max(0.0, deadline - time.monotonic()))
         self._closed = True
         return flushed and stopped and events_stopped
 

@@ -112,12 +112,14 @@ def build_exporter_factories(
     durable: DurableDelivery | None = None,
     scrubber: Scrubber | None = None,
     gate: Callable[[], bool] | None = None,
+    category_gate: Callable[[str], bool] | None = None,
     resource: Resource | None = None,
 ) -> list[tuple[str, ExporterFactory]]:
     """One ``(name, factory)`` per configured exporter, in configured order. With ``durable``
     the OTLP exporter keeps error-bearing spans of failed batches in its disk queue. The Sentry
     exporter takes the reporter's ``scrubber`` (run over whole events), its consent ``gate``
-    and ``resource`` (install id, version)."""
+    (``errors``), ``category_gate`` (consent by category, for its disk queue: the one the
+    ``durable`` queue has) and ``resource`` (install id, version)."""
     factories: list[tuple[str, ExporterFactory]] = []
     for name in config.exporters:
         if name == "console":
@@ -155,7 +157,12 @@ def build_exporter_factories(
                 (
                     name,
                     sentry_exporter_factory(
-                        config, reporter, scrubber=scrubber, gate=gate, resource=resource
+                        config,
+                        reporter,
+                        scrubber=scrubber,
+                        gate=gate,
+                        category_gate=category_gate,
+                        resource=resource,
                     ),
                 )
             )

@@ -37,7 +37,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from otel_discord._attributes import EVENT_CATEGORY, INSTALL_ID
-from otel_discord._durable import DurableDelivery, DurableQueue, Sender
+from otel_discord._durable import CATEGORIES, CategoryGate, DurableDelivery, DurableQueue, Sender
 from otel_discord._version import __version__
 from otel_discord.config import TelemetryConfig
 from otel_discord.exporters._sentry_event import exception_events, log_items, package_name
@@ -147,22 +147,23 @@ def scrub_logs(scrubber: Scrubber, items: Sequence[Mapping[str, Any]]) -> list[d
     return out
 
 
-#: Where a failed envelope waits in the queue: (kind, category), or None to drop it. Only error
-#: reports (``event`` items) and events under ``errors`` consent (the start-up event) are kept:
-#: the drain thread can check only ``errors`` consent. Session updates are not kept either.
-def _queue_slot(envelope: Envelope) -> tuple[str, str] | None:
+#: The consent category a failed envelope is queued under, or None to drop it: error reports
+#: (``event`` items) are ``errors``; a ``log`` envelope holds one category's events (see
+#: ``capture_logs``). Session updates are not kept (a late ``init`` or ``exited`` would mislead).
+def _queue_category(envelope: Envelope) -> str | None:
     types = {item.type for item in envelope.items}
     if "event" in types:
-        return "traces", "errors"
-    if types == {"log"}:
-        for item in envelope.items:
-            payload = item.payload.json or {}
-            for entry in payload.get("items", ()):
-                category = (entry.get("attributes") or {}).get(EVENT_CATEGORY) or {}
-                if category.get("value") != "errors":
-                    return None
-        return "logs", "errors"
-    return None
+        return "errors"
+    if types != {"log"}:
+        return None
+    found: set[object] = set()
+    for item in envelope.items:
+        payload = item.payload.json or {}
+        for entry in payload.get("items", ()):
+            category = (entry.get("attributes") or {}).get(EVENT_CATEGORY) or {}
+            found.add(category.get("value"))
+    category = found.pop() if len(found) == 1 else None
+    return category if isinstance(category, str) and category in CATEGORIES else None
 
 
 @functools.cache
@@ -250,11 +251,12 @@ def envelope_sender(dsn: str, timeout: float) -> Sender:
 
 
 def sentry_delivery(
-    config: TelemetryConfig, reporter: str, gate: Gate
+    config: TelemetryConfig, reporter: str, gate: CategoryGate
 ) -> DurableDelivery | None:
-    """The reporter's disk queue for Sentry envelopes, ``<data_dir>/queue/<reporter>/sentry/``
-    (its own directory: the OTLP queue's entries are OTLP requests), or None (disabled, or this
-    sentry-sdk has no transport hooks)."""
+    """The reporter's disk queue for Sentry envelopes, ``<data_dir>/queue/<reporter>/sentry/``,
+    or None (disabled, or this sentry-sdk has no transport hooks). Its own directory and drain
+    thread: the OTLP queue's thread sends to the OTLP backend and answers to its outages.
+    ``gate`` is the reporter's consent by category, asked again before each entry is sent."""
     if config.queue_max_bytes == 0 or not config.sentry_dsn:
         return None
     try:
@@ -272,10 +274,10 @@ def sentry_delivery(
     )
     return DurableDelivery(
         queue,
-        # The queue's kinds name what an entry holds; both are envelopes for the same endpoint.
-        {"traces": send, "logs": send},
-        lambda category: category == "errors" and gate(),
+        {"sentry": send},
+        gate,
         retry_interval=config.queue_retry_interval,
+        name=f"{_safe_name(reporter)}/sentry",
     )
 
 
@@ -371,13 +373,12 @@ class SentryClient:
             return None
 
     def _spill(self, envelope: Envelope) -> None:
-        """The transport could not deliver ``envelope``: keep it on disk if it is an error
-        report or an ``errors`` event and consent still allows (in the transport's thread)."""
-        slot = _queue_slot(envelope)
-        if slot is None or self.delivery is None or not self.gate():
+        """The transport could not deliver ``envelope``: keep it on disk if its consent category
+        still allows (in the transport's thread)."""
+        category = _queue_category(envelope)
+        if category is None or self.delivery is None or not self.delivery.gate(category):
             return
-        kind, category = slot
-        if self.delivery.queue.put(kind, category, envelope.serialize()):
+        if self.delivery.queue.put("sentry", category, envelope.serialize()):
             self.delivery.after_export(False)
 
     def _send_sessions(self) -> None:
@@ -662,13 +663,19 @@ def sentry_exporter_factory(
     *,
     scrubber: Scrubber | None = None,
     gate: Gate | None = None,
+    category_gate: CategoryGate | None = None,
     resource: Resource | None = None,
 ) -> Callable[[], SpanExporter]:
     """A factory for the pipeline: the exporter (and its client) is built on the first consented
-    span only, so without consent there is no client, no thread and no request. What an earlier
-    run left in the disk queue is sent now if ``errors`` consent is on (else when it comes on)."""
+    span only, so without consent there is no client and no request. ``category_gate`` is the
+    reporter's consent by category (``errors``, ``usage``) for the disk queue; without it only
+    ``errors`` entries are kept, under ``gate``. What an earlier run left in the queue is sent
+    now, entry by entry as its category allows; what it no longer allows is deleted unsent."""
     gate = gate or (lambda: True)
-    delivery = sentry_delivery(config, reporter, gate)
+    errors_gate = gate
+    delivery = sentry_delivery(
+        config, reporter, category_gate or (lambda c: c == "errors" and errors_gate())
+    )
     hub = SentryHub(
         config,
         reporter,
@@ -678,8 +685,8 @@ def sentry_exporter_factory(
         delivery=delivery,
     )
     _HUBS[id(config)] = hub
-    if delivery is not None and gate():
-        delivery.resume()
+    if delivery is not None:
+        delivery.resume()  # as the OTLP queue at start: send what consent allows, drop the rest
 
     def factory() -> SpanExporter:
         return SentryExporter(
@@ -687,6 +694,13 @@ def sentry_exporter_factory(
         )
 
     return factory
+
+
+def sentry_delivery_of(config: TelemetryConfig) -> DurableDelivery | None:
+    """The Sentry disk queue of the reporter whose config this is (for its shutdown and
+    ``queue_status``, also when no Sentry exporter was ever built)."""
+    hub = _hub_of(config)
+    return hub.delivery if hub is not None else None
 
 
 def sentry_log_exporter_factory(
