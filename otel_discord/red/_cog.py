@@ -10,12 +10,10 @@ from typing import TYPE_CHECKING
 
 from redbot.core import commands
 
-from otel_discord.consent import CATEGORIES
 from otel_discord.hooks._owners import _reply
 
 if TYPE_CHECKING:
     from otel_discord.red._registry import RedRegistry
-    from otel_discord.telemetry import Telemetry
 
 __all__ = ["SharedTelemetryCog"]
 
@@ -34,20 +32,6 @@ class SharedTelemetryCog(commands.Cog, name="OtelTelemetry"):
         """Nothing to delete: no per-user data is stored."""
 
     # -- helpers ------------------------------------------------------------------------------
-
-    def _targets(self, reporter: str | None) -> list[Telemetry]:
-        reporters = self.registry.reporters
-        if reporter is not None and reporter.lower() == "all":
-            return [reporters[n] for n in sorted(reporters)]
-        return [self.registry.controls.pick(reporter).reporter]  # type: ignore[list-item]
-
-    def _split(
-        self, reporter: str | None, categories: tuple[str, ...]
-    ) -> tuple[str | None, tuple[str, ...]]:
-        # ``[p]telemetry enable usage`` with one reporter: the first word is a category.
-        if reporter in CATEGORIES and reporter not in self.registry.reporters:
-            return None, (reporter, *categories)
-        return reporter, categories
 
     def _status(self, prefix: str) -> str:
         lines = [self.registry.controls.status()]
@@ -112,22 +96,4 @@ class SharedTelemetryCog(commands.Cog, name="OtelTelemetry"):
         reporter: str | None,
         categories: tuple[str, ...],
     ) -> None:
-        reporter, categories = self._split(reporter, categories)
-        unknown = [c for c in categories if c not in CATEGORIES]
-        if unknown:
-            await ctx.send(f"Unknown category {unknown[0]!r}; use {' or '.join(CATEGORIES)}.")
-            return
-        try:
-            targets = self._targets(reporter)
-        except KeyError as exc:
-            await ctx.send(f"{exc.args[0]} (or all)")
-            return
-        lines = []
-        for telemetry in targets:
-            if enabled:
-                telemetry.enable(*categories)
-            else:
-                telemetry.disable(*categories)
-            on = [c for c in CATEGORIES if telemetry.allows(c)]
-            lines.append(f"{telemetry.name}: {', '.join(on) or 'nothing'} on.")
-        await ctx.send("\n".join(lines) or "No reporters.")
+        await ctx.send(self.registry.controls.decide(enabled, reporter, categories))
