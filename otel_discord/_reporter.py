@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import atexit
+import concurrent.futures
 import functools
 import inspect
 import logging
@@ -52,6 +54,21 @@ R = TypeVar("R")
 
 #: How often (seconds) a JSON consent record is re-read, so a CLI change applies without reload.
 CONSENT_REFRESH_SECONDS = 2.0
+
+_reader: concurrent.futures.ThreadPoolExecutor | None = None
+_reader_lock = threading.Lock()
+
+
+def _consent_reader() -> concurrent.futures.ThreadPoolExecutor:
+    """One worker thread, shared by every reporter, for consent reads asked for on an event
+    loop. Made on first use: a process that never runs one has no such thread."""
+    global _reader
+    with _reader_lock:
+        if _reader is None:
+            _reader = concurrent.futures.ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="otel-discord-consent"
+            )
+        return _reader
 
 
 class Reporter:
@@ -189,8 +206,20 @@ class Reporter:
         now = time.monotonic()
         if now < self._next_refresh or not self._refresh_lock.acquire(blocking=False):
             return
+        self._next_refresh = now + CONSENT_REFRESH_SECONDS
+        if asyncio._get_running_loop() is not None:
+            # On the bot's event loop a file read must not block it: the record is re-read in
+            # a worker thread and the gate answers from the one it has until then.
+            try:
+                _consent_reader().submit(self._reload_record)
+                return
+            except Exception:  # interpreter shutting down: read here, once
+                pass
+        self._reload_record()
+
+    def _reload_record(self) -> None:
+        # Called with ``_refresh_lock`` held; releases it.
         try:
-            self._next_refresh = now + CONSENT_REFRESH_SECONDS
             self._record = self.consent_store.load(self.name)
         except Exception:
             log.warning("otel_discord: could not re-read consent for %s", self.name)

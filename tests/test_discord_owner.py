@@ -283,3 +283,53 @@ async def test_two_reporters_of_one_name_send_one_dm_for_a_cog_loaded_before_rea
     assert "**Alpha**" in dm.content
     assert telemetry.consent_store.load("mycog").notified == ("cog:Alpha",)
     again.shutdown(2)
+
+
+class ThreadRecordingStore(JsonConsentStore):
+    """The real JSON store, noting which thread each read and write ran on."""
+
+    def __init__(self, data_dir: Path) -> None:
+        super().__init__(data_dir)
+        self.threads: list[tuple[str, str]] = []
+
+    def load(self, reporter: str) -> Any:
+        import threading
+
+        self.threads.append(("load", threading.current_thread().name))
+        return super().load(reporter)
+
+    def save(self, record: Any) -> None:
+        import threading
+
+        self.threads.append(("save", threading.current_thread().name))
+        super().save(record)
+
+
+async def test_consent_file_is_never_read_or_written_on_the_event_loop(
+    bot: commands.Bot, grpc_receiver: GrpcReceiver, tmp_path: Path
+) -> None:
+    import threading
+
+    store = ThreadRecordingStore(tmp_path / "store")
+    telemetry = Telemetry(
+        "mycog",
+        config={"exporters": [], "schedule_delay": 0.05},
+        consent=store,
+        notify_owners=True,
+    )
+    store.threads.clear()  # construction is the author's own (sync) set-up, not the loop's
+    try:
+        await bot.add_cog(telemetry.instrument_cog(Alpha(), bot=bot))
+        await bot.add_cog(telemetry.owner_cog())
+        await telemetry.notifier.wait()
+        assert len(direct_messages()) == 1  # the consent DM: read and marked off the loop
+        await dpytest.message(f"{PREFIX}telemetry enable")
+        assert dpytest.get_message().content == "mycog: errors on."
+        telemetry._next_refresh = 0.0  # the periodic re-read falls due on the loop
+        assert telemetry.enabled
+        await asyncio.sleep(0.2)
+        loop_thread = threading.current_thread().name
+        assert {kind for kind, _ in store.threads} == {"load", "save"}
+        assert [t for t in store.threads if t[1] == loop_thread] == []
+    finally:
+        telemetry.shutdown(2)

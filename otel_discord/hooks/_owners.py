@@ -182,12 +182,13 @@ class OwnerNotifier:
     async def notify(self, bot: AnyBot, cog_name: str) -> bool:
         """Send the DM for ``cog_name`` if due. True if at least one owner got it."""
         try:
-            if not self._due(cog_name):  # no waiting for READY for nothing
+            # The store may be a file: read it off the event loop.
+            if not await asyncio.to_thread(self._due, cog_name):  # no waiting for READY
                 return False
             async with _notify_lock(bot, self.reporter.name):
                 await bot.wait_until_ready()
                 # Again now: another notifier of this name may have told the owner meanwhile.
-                if not self._due(cog_name):
+                if not await asyncio.to_thread(self._due, cog_name):
                     return False
                 return await self._notify(bot, cog_name)
         except Exception:
@@ -203,7 +204,7 @@ class OwnerNotifier:
         return NOTIFIED_PREFIX + cog_name not in record.notified and not record.errors
 
     async def _notify(self, bot: AnyBot, cog_name: str) -> bool:
-        record = self.reporter.consent_store.load(self.reporter.name)
+        record = await asyncio.to_thread(self.reporter.consent_store.load, self.reporter.name)
         marker = NOTIFIED_PREFIX + cog_name
         first = not any(n.startswith(NOTIFIED_PREFIX) for n in record.notified)
         prefix = await bot_prefix(bot)
@@ -221,11 +222,14 @@ class OwnerNotifier:
         else:
             sent = await self._dm_owners(bot, text)
         if sent:
-            from dataclasses import replace
-
-            latest = self.reporter.consent_store.load(self.reporter.name)
-            self.reporter.consent_store.save(replace(latest, notified=(*latest.notified, marker)))
+            await asyncio.to_thread(self._mark_notified, marker)
         return sent
+
+    def _mark_notified(self, marker: str) -> None:
+        from dataclasses import replace
+
+        latest = self.reporter.consent_store.load(self.reporter.name)
+        self.reporter.consent_store.save(replace(latest, notified=(*latest.notified, marker)))
 
     async def _dm_owners(self, bot: AnyBot, text: str) -> bool:
         sent = False
@@ -397,14 +401,15 @@ class OwnerCog(commands.Cog, name="Telemetry"):
         self, ctx: commands.Context[Any], reporter: str | None = None, *categories: str
     ) -> None:
         """Turn a reporter (or `all`) on; categories `errors` (default) and `usage`."""
-        await _reply(ctx, self.controls.enable(reporter, *categories))
+        # A decision writes the consent store (a file): off the event loop.
+        await _reply(ctx, await asyncio.to_thread(self.controls.enable, reporter, *categories))
 
     @telemetry.command(name="disable")  # type: ignore[arg-type]
     async def disable(
         self, ctx: commands.Context[Any], reporter: str | None = None, *categories: str
     ) -> None:
         """Turn a reporter (or `all`) off; by default every category."""
-        await _reply(ctx, self.controls.disable(reporter, *categories))
+        await _reply(ctx, await asyncio.to_thread(self.controls.disable, reporter, *categories))
 
     @telemetry.command(name="preview")  # type: ignore[arg-type]
     async def preview(self, ctx: commands.Context[Any], reporter: str | None = None) -> None:

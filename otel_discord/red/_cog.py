@@ -6,6 +6,7 @@ plain discord.py owner cog); this is Red's command layer over it."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 from redbot.core import commands
@@ -96,4 +97,5 @@ class SharedTelemetryCog(commands.Cog, name="OtelTelemetry"):
         reporter: str | None,
         categories: tuple[str, ...],
     ) -> None:
-        await ctx.send(self.registry.controls.decide(enabled, reporter, categories))
+        decide = self.registry.controls.decide
+        await ctx.send(await asyncio.to_thread(decide, enabled, reporter, categories))
