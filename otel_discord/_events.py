@@ -493,6 +493,12 @@ class EventRecorder:
         self._schedule_still_running()
         return True
 
+    @property
+    def start_sent(self) -> bool:
+        """Whether this run's start-up event was sent (by this object or an earlier one)."""
+        with _STARTED_LOCK:
+            return self._run_key in _STARTED_RUNS
+
     def _schedule_still_running(self) -> None:
         if self._closed:
             return

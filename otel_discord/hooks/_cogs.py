@@ -110,6 +110,11 @@ class DiscordHooks:
         self._listener_code: dict[CodeType, str] = {}
         self._app_cogs: weakref.WeakSet[commands.Cog] = weakref.WeakSet()
         self._chained: weakref.WeakSet[Any] = weakref.WeakSet()
+        #: Every cog this reporter instrumented (the start-up event counts the loaded ones).
+        self._cogs: weakref.WeakSet[commands.Cog] = weakref.WeakSet()
+        #: How many of this reporter's cogs are loaded; set by the integration that owns the bot.
+        self._start_count: Callable[[], int] | None = None
+        self._start_done = False
 
     # -- commands ----------------------------------------------------------------------------
 
@@ -136,6 +141,9 @@ class DiscordHooks:
             await original_dispatch(ctx, error)
 
         async def invoke(ctx: commands.Context[Any], /) -> None:
+            if not self._start_done and self._start_count is not None:
+                # A start-up event refused for want of consent goes out once the owner opts in.
+                self.send_start()
             if not self.reporter.config.command_spans or not self.reporter.enabled:
                 return await original_invoke(ctx)
             attributes = {
@@ -173,8 +181,46 @@ class DiscordHooks:
             if code is not None:
                 self._listener_code[code] = cog.qualified_name
         self.reports.breadcrumbs.watch(type(cog).__module__.split(".", 1)[0])
+        self._cogs.add(cog)
         if bot is not None:
             self.chain_bot(bot)
+            # A weak reference: the hooks must not keep a closed bot alive.
+            ref = weakref.ref(bot)
+            self.start_with(lambda: self._loaded_in(ref()))
+            if bot.is_ready():
+                # Instrumented before ``add_cog``: count the cog as loaded already.
+                self.send_start(lambda: self._loaded_in(ref(), also=cog))
+
+    def _loaded_in(self, bot: AnyBot | None, also: commands.Cog | None = None) -> int:
+        if bot is None:
+            return 0
+        loaded = {c for c in list(self._cogs) if bot.get_cog(c.qualified_name) is c}
+        if also is not None:
+            loaded.add(also)
+        return len(loaded)
+
+    # -- the start-up event ------------------------------------------------------------------
+
+    def start_with(self, count: Callable[[], int]) -> None:
+        """Send the reporter's start-up event with ``count()`` cogs when the bot is ready (the
+        integration calls :meth:`send_start` then, and on every ``on_ready``)."""
+        self._start_count = count
+
+    def send_start(self, count: Callable[[], int] | None = None) -> None:
+        """``reporter.started(cogs=count())`` unless already sent this run. Without ``errors``
+        consent it stays due: the next ``on_ready`` or instrumented command tries again.
+        Never raises."""
+        count = count or self._start_count
+        if self._start_done or count is None:
+            return
+        try:
+            sent = self.reporter.started(cogs=count())
+            # Not sent but already done this run: the author's own call, or this reporter
+            # before a reload. Either way nothing is left to retry.
+            if sent or self.reporter._events.start_sent:
+                self._start_done = True
+        except Exception:
+            log.debug("otel_discord: could not send the start-up event", exc_info=True)
 
     # -- bot-level chains --------------------------------------------------------------------
 
@@ -196,11 +242,13 @@ class DiscordHooks:
         if isinstance(tree, app_commands.CommandTree):
             self._chain_tree(tree)
 
-        async def learn_shards() -> None:
+        async def on_ready() -> None:
             self._learn_shards(bot)
+            self.send_start()
 
-        # Shard ids are known once connected; a plain listener changes no default handler.
-        bot.add_listener(learn_shards, "on_ready")
+        # Shard ids are known once connected, and the start-up event waits for the bot to be
+        # ready; a plain listener changes no default handler.
+        bot.add_listener(on_ready, "on_ready")
         if bot.is_ready():
             self._learn_shards(bot)
 

@@ -84,12 +84,14 @@ class RedRegistry:
         if "shards" not in self.chained:
             self.chained.add("shards")
 
-            async def learn_shards() -> None:
+            async def on_ready() -> None:
                 for telemetry in list(self.reporters.values()):
                     self.learn_shards(bot, telemetry)
+                    telemetry.discord.send_start()
 
-            # Red is an AutoShardedBot: its shard ids are known once connected.
-            bot.add_listener(learn_shards, "on_ready")
+            # Red is an AutoShardedBot: its shard ids are known once connected. Red loads its
+            # cogs before connecting, so the first on_ready counts every one of them.
+            bot.add_listener(on_ready, "on_ready")
 
     @staticmethod
     def learn_shards(bot: commands.Bot, telemetry: Telemetry) -> None:
@@ -210,6 +212,10 @@ async def attach(
     for each in chosen:
         telemetry.instrument_loop(each, keep_running=keep_running)
     reg.users.setdefault(name, {})[cog.qualified_name] = chosen
+    # Sent once per run: a reload's new reporter finds it already sent.
+    telemetry.discord.start_with(lambda: len(reg.users.get(name, {})))
+    if bot.is_ready():
+        telemetry.discord.send_start()
     await reg.ensure_cog(bot)
     if telemetry.notify_owners:
         telemetry.notifier.schedule(bot, cog.qualified_name)
