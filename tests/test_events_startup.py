@@ -168,6 +168,20 @@ async def test_started_refused_without_consent_is_sent_at_the_next_on_ready(
     telemetry.shutdown(2)
 
 
+async def test_started_refused_without_consent_is_sent_when_the_owner_enables(
+    bot: commands.Bot, grpc_receiver: GrpcReceiver
+) -> None:
+    telemetry = telemetry_for(grpc_receiver, enabled=None)
+    await add_both(bot, telemetry)
+    bot.owner_id = dpytest.get_config().members[0].id
+    await bot.add_cog(telemetry.owner_cog())
+    await connect(bot)
+    await dpytest.message("!telemetry enable")
+    events = await started_events(grpc_receiver, telemetry)
+    assert [e["attributes"][STARTED_COGS] for e in events] == [2]
+    telemetry.shutdown(2)
+
+
 async def test_started_without_consent_sends_nothing(
     bot: commands.Bot, grpc_receiver: GrpcReceiver
 ) -> None:

@@ -333,6 +333,10 @@ class OwnerControls:
             reporter = reports.reporter
             if enabled:
                 reporter.enable(*categories)
+                # The start-up event waited for consent: it goes now, not at the next command.
+                hooks = getattr(reporter, "discord", None)
+                if hooks is not None:
+                    hooks.send_start()
             else:
                 reporter.disable(*categories)
             on = [c for c in CATEGORIES if reporter.allows(c)]
