@@ -186,10 +186,11 @@ def test_batch_the_backend_refuses_for_good_is_dropped_and_counted(
     t.shutdown(2)
 
 
-def test_batch_is_kept_while_the_backend_answers_503(
-    http_receiver: HttpReceiver, tmp_path: Path
+@pytest.mark.parametrize("status", [503, 401, 403])
+def test_batch_is_kept_while_the_backend_answers_503_or_refuses_its_credentials(
+    http_receiver: HttpReceiver, tmp_path: Path, status: int
 ) -> None:
-    http_receiver.status = 503
+    http_receiver.status = status
     t = _telemetry(0, tmp_path, otlp_endpoint=http_receiver.endpoint, otlp_protocol="http/protobuf")
     _error(t, "unavailable")
     t.force_flush(5)

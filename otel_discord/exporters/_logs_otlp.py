@@ -70,11 +70,16 @@ def make_otlp_log_exporter(
 
 #: Answers after which a queued batch is tried again (with 5xx); any other 4xx refuses it for
 #: good, as the OTLP specification says, so it cannot block every newer batch behind it.
-_RETRYABLE_HTTP = (408, 429)
-#: gRPC codes the OTLP specification calls retryable; any other code refuses the batch for good
-#: (INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED, UNIMPLEMENTED, ...).
+#: Authentication answers (401, 403) are kept too, as the Sentry exporter keeps them: they refuse
+#: every batch alike, so none blocks another, and once the operator fixes the key or token the
+#: queue (bounded in size and age) is delivered instead of lost.
+_RETRYABLE_HTTP = (401, 403, 408, 429)
+#: gRPC codes the OTLP specification calls retryable, and the two authentication codes (as 401
+#: and 403 above); any other code refuses the batch for good (INVALID_ARGUMENT, UNIMPLEMENTED, ...).
 _RETRYABLE_GRPC = frozenset(
     {
+        "UNAUTHENTICATED",
+        "PERMISSION_DENIED",
         "CANCELLED",
         "DEADLINE_EXCEEDED",
         "RESOURCE_EXHAUSTED",
