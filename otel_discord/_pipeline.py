@@ -96,7 +96,8 @@ class ScrubMemo:
             self._texts.clear()
             self._pairs.clear()
             self._scrubber = scrubber
-            self._limits = (scrubber.max_chars, list(scrubber.rules), generation)
+            scrubber._plan()  # marks its rules: reconfiguring one now bumps the generation
+            self._limits = (scrubber.max_chars, list(scrubber.rules), config_generation())
         return True
 
     def text(self, text: str, counts: Counter[str]) -> str:

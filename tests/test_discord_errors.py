@@ -420,7 +420,9 @@ async def test_command_span_when_enabled_carries_duration_and_names_only(
 ) -> None:
     telemetry = telemetry_for(grpc_receiver, command_spans=True)
     await instrumented_tools(bot, telemetry)
-    await dpytest.message("!add 40 2")
+    # Argument values long and odd enough that no random id or timestamp on the wire holds them
+    # by chance (a "40" did, now and then).
+    await dpytest.message("!add 739187 264513")
 
     (span,) = reports(grpc_receiver, telemetry, "command add")
     assert span["attributes"] == {
@@ -428,7 +430,9 @@ async def test_command_span_when_enabled_carries_duration_and_names_only(
         "discord.command": "add",
         "discord.cog": "Tools",
     }
-    assert b"40" not in b"".join(grpc_receiver.received.raw).split(b"command add")[1][:200]
+    wire = b"".join(grpc_receiver.received.raw)
+    assert b"739187" not in wire and b"264513" not in wire
+    assert dpytest.verify().message().content(str(739187 + 264513))
     telemetry.shutdown(2)
 
 

@@ -64,3 +64,25 @@ def test_a_span_name_remembered_before_set_token_arrives_scrubbed_after_it(
         telemetry.shutdown(2)
     names = {s["attributes"]["n"]: s["name"] for s in spans}
     assert names == {1: name, 2: "login BOT-TOKEN"}
+
+
+def test_building_a_rule_leaves_the_configuration_generation_alone() -> None:
+    """Error reports build a rule each (their argument values): that must not empty every
+    reporter's memo and gate plans."""
+    from otel_discord.scrubbing import RegexRule
+    from otel_discord.scrubbing._rules import config_generation
+
+    before = config_generation()
+    RegexRule("argument", r"hunter2", "ARGUMENT")
+    assert config_generation() == before
+
+
+def test_reconfiguring_a_rule_in_use_bumps_the_configuration_generation() -> None:
+    from otel_discord.scrubbing import BotTokenRule, Scrubber
+    from otel_discord.scrubbing._rules import config_generation
+
+    rule = BotTokenRule()
+    Scrubber([rule]).scrub_text("warm up the plan")
+    before = config_generation()
+    rule.set_token("sekrit-own-token-abc")
+    assert config_generation() != before

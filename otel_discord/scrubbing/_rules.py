@@ -78,8 +78,11 @@ class Rule:
     def __setattr__(self, name: str, value: object) -> None:
         # Results remembered under the old configuration (scrubber gates, the pipeline's memo)
         # must not outlive it; rules set attributes only when configured, never while scrubbing.
+        # Only a rule some scrubber has planned with can have such results: building a rule
+        # (one per error report, for its argument values) leaves every memo as it is.
         object.__setattr__(self, name, value)
-        _generation[0] += 1
+        if self.__dict__.get("_planned", False):
+            _generation[0] += 1
 
     def scrub(self, text: str, scrubber: Scrubber, counts: Counts | None, key: str | None) -> str:
         return text

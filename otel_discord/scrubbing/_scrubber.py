@@ -68,6 +68,8 @@ class Scrubber:
 
         if self._plan_epoch != _generation[0] or self._plan_rules != self.rules:
             rules = list(self.rules)
+            for rule in rules:  # from now on, reconfiguring the rule bumps the generation
+                object.__setattr__(rule, "_planned", True)
             self._steps = [
                 (
                     r,
