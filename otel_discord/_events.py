@@ -55,7 +55,7 @@ from otel_discord._attributes import (
 )
 from otel_discord._pipeline import RateLimitedLog, flush_within, shutdown_within
 from otel_discord._version import __version__
-from otel_discord.scrubbing import MAX_VALUE_CHARS, Scrubber, cut_text
+from otel_discord.scrubbing import Scrubber, cut_text
 
 __all__ = [
     "EventError",
@@ -75,6 +75,8 @@ MAX_NAME_CHARS = 64
 MAX_METADATA_KEYS = 32
 #: A private value is exported with at most this many characters, cut after scrubbing.
 MAX_PRIVATE_CHARS = 1024
+#: What a private value may hold while it waits for the export thread to scrub it.
+_HELD_PRIVATE_CHARS = 4 * MAX_PRIVATE_CHARS
 
 #: Event names used by the package itself (feature ``otel_discord``).
 STARTED = "otel_discord.started"
@@ -135,9 +137,10 @@ def _attribute_value(value: object) -> str | int | float | bool:
     else:
         text_or_value = repr(value)
     if isinstance(text_or_value, str):
-        # Only bounds what waits in memory; the export length is set after scrubbing (see
-        # ``scrub_log_record``). A hard cut here would leave half a secret the rules miss.
-        text_or_value = cut_text(text_or_value, MAX_VALUE_CHARS)
+        # Only bounds what waits in memory (4x what is exported: markers are shorter than what
+        # they replace); the export length is set after scrubbing (see ``scrub_log_record``).
+        # The cut drops a partial last word: a hard cut would leave half a secret the rules miss.
+        text_or_value = cut_text(text_or_value, _HELD_PRIVATE_CHARS)
     return text_or_value
 
 

@@ -124,11 +124,16 @@ def test_batch_a_grpc_backend_refuses_for_good_is_dropped_and_counted(
 
 @pytest.mark.parametrize(
     "refusing",
-    [grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED],
+    [
+        grpc.StatusCode.UNAUTHENTICATED,
+        grpc.StatusCode.PERMISSION_DENIED,
+        grpc.StatusCode.UNKNOWN,
+        grpc.StatusCode.INTERNAL,
+    ],
     indirect=True,
     ids=lambda c: c.name,
 )
-def test_batch_refused_for_its_credentials_stays_queued_for_a_fixed_key(
+def test_batch_refused_for_its_credentials_or_a_server_failure_stays_queued(
     refusing: RefusingReceiver, tmp_path: Path
 ) -> None:
     t = _telemetry(refusing.endpoint, "grpc", tmp_path)

@@ -402,3 +402,14 @@ def test_event_inside_the_reporters_span_carries_its_trace(grpc_receiver: GrpcRe
     (record,) = grpc_receiver.received.wait_for_logs(lambda r: len(r) >= 1)
     assert record["trace_id"] == span["trace_id"]
     t.shutdown(2)
+
+
+def test_a_private_value_waits_for_scrubbing_cut_to_four_times_its_export_length() -> None:
+    """The event queue holds values before the export thread scrubs them: bounded per value."""
+    from otel_discord._events import MAX_PRIVATE_CHARS, _check_private
+
+    held = _check_private({"note": "word " * 10_000}, frozenset({"note"}))
+    assert isinstance(held["note"], str)
+    assert 3 * MAX_PRIVATE_CHARS < len(held["note"]) <= 4 * MAX_PRIVATE_CHARS
+    kept, _, marker = held["note"].rpartition("word")
+    assert marker.strip(" .") == "[TRUNCATED]"  # cut at a word's end, as every cut is

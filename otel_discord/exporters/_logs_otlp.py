@@ -74,10 +74,15 @@ def make_otlp_log_exporter(
 #: every batch alike, so none blocks another, and once the operator fixes the key or token the
 #: queue (bounded in size and age) is delivered instead of lost.
 _RETRYABLE_HTTP = (401, 403, 408, 429)
-#: gRPC codes the OTLP specification calls retryable, and the two authentication codes (as 401
-#: and 403 above); any other code refuses the batch for good (INVALID_ARGUMENT, UNIMPLEMENTED, ...).
+#: gRPC codes the OTLP specification calls retryable, the two authentication codes (as 401 and
+#: 403 above) and the server-side failures UNKNOWN and INTERNAL (what a proxy's HTTP 500 or a
+#: raising collector handler becomes, kept as a 5xx is); any other code refuses the batch for
+#: good (INVALID_ARGUMENT, UNIMPLEMENTED, ...). A refusal that applies to every batch must not
+#: empty the whole queue in one drain round.
 _RETRYABLE_GRPC = frozenset(
     {
+        "UNKNOWN",
+        "INTERNAL",
         "UNAUTHENTICATED",
         "PERMISSION_DENIED",
         "CANCELLED",
