@@ -213,6 +213,10 @@ class MemoryConsentStore:
         return "memory"
 
 
+def _legacy_name(reporter: str) -> str:
+    return (re.sub(r"[^A-Za-z0-9_.-]", "_", reporter).strip(".") or "_")[:100]
+
+
 def _safe_name(reporter: str) -> str:
     cleaned = re.sub(r"[^A-Za-z0-9_.-]", "_", reporter).strip(".") or "_"
     if cleaned == reporter and len(cleaned) <= 100:
@@ -253,6 +257,9 @@ class JsonConsentStore:
         try:
             raw = path.read_text(encoding="utf-8")
         except FileNotFoundError:
+            adopted = self._adopt_legacy(reporter, path)
+            if adopted is not None:
+                return adopted
             record = ConsentRecord(reporter)
             self._try_save(record)
             return record
@@ -275,6 +282,27 @@ class JsonConsentStore:
                 exc,
             )
             return ConsentRecord(reporter)
+
+    def _adopt_legacy(self, reporter: str, path: Path) -> ConsentRecord | None:
+        """A record kept under the file name used before names got a digest (``My_Cog.json`` for
+        "My Cog"), moved to its new name: the owner's decision and install id must survive."""
+        legacy = self.directory / f"{_legacy_name(reporter)}.json"
+        if legacy == path:
+            return None
+        try:
+            data = json.loads(legacy.read_text(encoding="utf-8"))
+            # That file may belong to the other name it was shared with ("My_Cog" itself).
+            if not isinstance(data, dict) or data.get("reporter") != reporter:
+                return None
+            record = ConsentRecord.from_json(reporter, data)
+        except (OSError, UnicodeDecodeError, ValueError):
+            return None
+        try:
+            self.save(record)
+            legacy.unlink()
+        except OSError as exc:
+            self._warn_once(reporter, "otel_discord: cannot move consent record (%s)", exc)
+        return record
 
     def _try_save(self, record: ConsentRecord) -> None:
         try:

@@ -225,3 +225,29 @@ def test_reporter_names_never_share_a_record(tmp_path: Path, first: str, second:
     store.save(store.load(first).decided(True))
     assert store.path(first) != store.path(second)
     assert not store.load(second).errors
+
+
+def test_a_record_under_the_file_name_used_before_digests_keeps_its_decision(
+    tmp_path: Path,
+) -> None:
+    store = JsonConsentStore(tmp_path)
+    record = store.load("My Cog").decided(False, ("errors", "usage"))
+    legacy = tmp_path / "consent" / "My_Cog.json"
+    store.path("My Cog").unlink()
+    legacy.write_text(json.dumps(record.to_json()), encoding="utf-8")
+
+    loaded = JsonConsentStore(tmp_path).load("My Cog")
+    assert loaded.install_id == record.install_id
+    assert loaded.decided_categories == ("errors", "usage") and not loaded.errors
+    assert not legacy.exists() and store.path("My Cog").exists()
+    config = {"exporters": [], "enabled": True, "data_dir": str(tmp_path)}
+    telemetry = Telemetry("My Cog", config=config)
+    assert not telemetry.enabled  # the owner's "no" still outranks enabled = true
+    telemetry.shutdown(1)
+
+
+def test_a_legacy_file_of_another_reporter_is_left_to_it(tmp_path: Path) -> None:
+    store = JsonConsentStore(tmp_path)
+    store.save(store.load("My_Cog").decided(True))
+    assert not store.load("My Cog").errors
+    assert store.load("My_Cog").errors
