@@ -7,6 +7,7 @@ default; loading, validation and the documentation table all read that one list.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import logging
 import os
 import re
@@ -28,6 +29,13 @@ __all__ = [
 ]
 
 log = logging.getLogger("otel_discord.config")
+_warned: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    if message not in _warned:
+        _warned.add(message)
+        log.warning(message)
 
 #: Exporter names accepted in ``exporters``.
 EXPORTER_NAMES = ("console", "file", "otlp", "sentry")
@@ -49,14 +57,19 @@ class TelemetryConfigError(ValueError):
         self.value = value
         self.source = source
         self.allowed = allowed
-        if key in _SECRET_KEYS and value is not None:
-            # Headers and DSNs carry credentials: an error message lands in logs and tracebacks.
-            shown = f"(hidden, {len(str(value))} characters)"
-        else:
-            shown = repr(value)
-            if len(shown) > 80:
-                shown = shown[:77] + "..."
-        super().__init__(f"{key}: bad value {shown} from {source}; allowed: {allowed}")
+        #: The value as an error message may show it (credentials hidden, long values cut).
+        self.shown = shown_value(key, value)
+        super().__init__(f"{key}: bad value {self.shown} from {source}; allowed: {allowed}")
+
+
+def shown_value(key: str, value: object) -> str:
+    """``value`` as a message may show it: headers, DSNs and the values of unknown variables
+    (a misspelt ``OTEL_DISCORD_SENTRY_DNS``) carry credentials, so only their length is shown;
+    an error message lands in logs and tracebacks."""
+    if value is not None and (key in _SECRET_KEYS or key.startswith("OTEL_DISCORD_")):
+        return f"(hidden, {len(str(value))} characters)"
+    shown = repr(value)
+    return shown if len(shown) <= 80 else shown[:77] + "..."
 
 
 #: Keys whose values hold credentials, never repeated in an error message.
@@ -726,11 +739,13 @@ def load_config(
             where = f"file {path}" + (f", line {line}" if line else "")
             _apply(key, raw, where, values, sources)
 
-    for var, raw in env.items():
+    for var in env:
         if var.startswith("OTEL_DISCORD_") and var not in _ENV_VARS:
-            raise TelemetryConfigError(
-                var, raw, f"environment variable {var}", "one of " + ", ".join(sorted(_ENV_VARS))
-            )
+            # A typo must not pass in silence, nor stop every cog of the bot from loading (nor
+            # the owner's own `otel-discord disable`): one warning, naming the variable only.
+            close = difflib.get_close_matches(var, _ENV_VARS, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            _warn_once(f"otel_discord: unknown variable {var} ignored{hint}")
     for spec in FIELDS:
         for var in spec.env:
             raw = env.get(var)
@@ -738,7 +753,7 @@ def load_config(
                 continue
             source = f"environment variable {var}"
             if spec.name == "sampler" and raw.strip().lower() in _FOREIGN_SAMPLERS:
-                log.warning("otel_discord: %s=%s is not built here; ignored", var, raw.strip())
+                _warn_once(f"otel_discord: {var}={raw.strip()} is not built here; ignored")
                 break
             if spec.env_scale != 1.0:
                 try:

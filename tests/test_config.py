@@ -193,11 +193,26 @@ def test_line_is_the_one_in_the_otel_discord_table(tmp_path: Path) -> None:
     assert info.value.source == f"file {path}, line 5"
 
 
-def test_unknown_otel_discord_variable_is_an_error() -> None:
-    with pytest.raises(TelemetryConfigError) as info:
-        load_config(environ={"OTEL_DISCORD_EXPORTER": "otlp"})
-    assert info.value.key == "OTEL_DISCORD_EXPORTER"
-    assert "OTEL_DISCORD_EXPORTERS" in info.value.allowed
+def test_unknown_otel_discord_variable_is_one_warning_naming_it_and_never_its_value(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    secret_dsn = "https://abcdef0123456789synthetic@o1.ingest.sentry.example/1"
+    env = {"OTEL_DISCORD_EXPORTER": "otlp", "OTEL_DISCORD_SENTRY_DNS": secret_dsn}
+    config = load_config(environ=env)
+    load_config(environ=env)
+    assert config.exporters == TelemetryConfig().exporters
+    assert caplog.text.count("unknown variable OTEL_DISCORD_EXPORTER ignored") == 1
+    assert "did you mean OTEL_DISCORD_EXPORTERS?" in caplog.text
+    assert "did you mean OTEL_DISCORD_SENTRY_DSN?" in caplog.text
+    assert "abcdef0123456789synthetic" not in caplog.text
+
+
+def test_check_config_never_shows_a_credential_it_rejects(tmp_path: Path) -> None:
+    from otel_discord._cli._check import check_file
+
+    path = write(tmp_path, 'sentry_dsn = "ftp://abcdef0123456789synthetic@sentry.example/1"\n')
+    problems = check_file(path)[0]
+    assert problems and all("abcdef0123456789synthetic" not in str(p) for p in problems)
 
 
 @pytest.mark.parametrize(

@@ -75,10 +75,7 @@ def check_file(path: Path) -> tuple[list[Problem], int]:
             # The very function load_config applies to each key: one parser, one set of rules.
             cfg._apply(key, raw, f"file {path}", values, sources)
         except cfg.TelemetryConfigError as exc:
-            shown = repr(exc.value)
-            if len(shown) > 80:
-                shown = shown[:77] + "..."
-            problems.append(Problem(key, line, f"bad value {shown}; allowed: {exc.allowed}"))
+            problems.append(Problem(key, line, f"bad value {exc.shown}; allowed: {exc.allowed}"))
             continue
         # The value as written, for the rules across keys below.
         values[key] = raw
