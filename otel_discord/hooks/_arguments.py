@@ -7,15 +7,19 @@ collected from the invocation and removed by exact match, one report at a time.
 
 from __future__ import annotations
 
+import itertools
+import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from otel_discord.scrubbing import RegexRule, Scrubber
+from otel_discord.scrubbing import Counts, RegexRule, Scrubber
+from otel_discord.scrubbing._rules import _hit
 
 __all__ = [
     "ARGUMENT_MARKER",
@@ -33,8 +37,14 @@ MIN_ARGUMENT_CHARS = 3
 #: closed): the matching cost grows with the count, and a report must not stall the bot.
 MAX_ARGUMENT_VALUES = 1024
 _EVERYTHING = r"(?s:.+)"
+#: Forms longer than this are searched for with ``str.find``, not compiled into the regex.
+_LONG_FORM_CHARS = 64
 #: Options of an application command nest (groups, subcommands) at most this deep.
 _MAX_OPTION_DEPTH = 4
+#: Items of a listener's list argument looked at (a bulk delete carries up to 100 messages).
+_MAX_LISTENER_ITEMS = 100
+#: A flag written ``age:value`` or ``age=value`` is one word: its value is redacted on its own.
+_FLAG_DELIMITERS = frozenset(":=")
 
 
 def _safe_str(value: Any) -> str | None:
@@ -53,9 +63,19 @@ def _values(value: Any) -> Iterator[Any]:
         yield value
 
 
-def _converted(objects: Iterable[Any], skip: Iterable[Any]) -> Iterator[str]:
-    """The ``str()`` of converted argument values. ``None`` and booleans are skipped: they are
-    parameter defaults or flags, and redacting every ``None`` would blank each stack trace."""
+def _user_names(user: discord.abc.User) -> Iterator[str]:
+    # ``str(member)`` is only the user name; the author's code prints any of these.
+    for attr in ("name", "display_name", "global_name", "nick"):
+        name = getattr(user, attr, None)
+        if isinstance(name, str):
+            yield name
+
+
+def _converted(objects: Iterable[Any], skip: Iterable[Any], *, flags: bool = True) -> Iterator[str]:
+    """The ``str()`` of converted argument values, a user's names, and each value of a
+    ``FlagConverter`` (whose ``str()`` is only its repr). ``None`` and booleans are skipped:
+    they are parameter defaults or flags, and redacting every ``None`` would blank each stack
+    trace."""
     skipped = [id(s) for s in skip]
     for obj in objects:
         if id(obj) in skipped:
@@ -66,6 +86,42 @@ def _converted(objects: Iterable[Any], skip: Iterable[Any]) -> Iterator[str]:
             text = _safe_str(value)
             if text is not None:
                 yield text
+            if isinstance(value, discord.abc.User):
+                yield from _user_names(value)
+            elif flags and isinstance(value, commands.FlagConverter):
+                try:
+                    flag_values = [v for _name, v in value]
+                except Exception:
+                    continue
+                yield from _converted(flag_values, (), flags=False)
+
+
+def _flag_delimiters(objects: Iterable[Any]) -> set[str]:
+    """``:`` and ``=``, and the prefix and delimiter of each ``FlagConverter`` among
+    ``objects``."""
+    out = set(_FLAG_DELIMITERS)
+    for obj in objects:
+        if isinstance(obj, commands.FlagConverter):
+            for attr in ("__commands_flag_delimiter__", "__commands_flag_prefix__"):
+                mark = getattr(type(obj), attr, None)
+                if isinstance(mark, str) and mark.strip():
+                    out.add(mark.strip())
+    return out
+
+
+def _words(text: str, delimiters: Iterable[str] = _FLAG_DELIMITERS) -> list[str]:
+    """The whitespace-separated words of ``text``, and the pieces of each word around
+    ``delimiters`` (``age:value`` gives ``age:value``, ``age`` and ``value``)."""
+    words = text.split()
+    marks = [d for d in delimiters if d]
+    if not marks:
+        return words
+    split = re.compile("|".join(re.escape(d) for d in sorted(marks, key=len, reverse=True)))
+    out = list(words)
+    for word in words:
+        if any(d in word for d in marks):
+            out.extend(piece for piece in split.split(word) if piece)
+    return out
 
 
 def _raw_argument_text(ctx: commands.Context[Any]) -> str | None:
@@ -90,7 +146,7 @@ def context_arguments(ctx: commands.Context[Any]) -> list[str]:
     raw = _raw_argument_text(ctx)
     if raw:
         out.append(raw)
-        out.extend(raw.split())
+        out.extend(_words(raw, _flag_delimiters((*ctx.args, *ctx.kwargs.values()))))
     out.extend(_converted(ctx.args, (ctx, ctx.cog)))
     out.extend(_converted(ctx.kwargs.values(), ()))
     if ctx.interaction is not None:
@@ -129,59 +185,158 @@ def interaction_arguments(interaction: discord.Interaction[Any]) -> list[str]:
     return out
 
 
+def _text_values(text: Any) -> list[str]:
+    return [text, *_words(text)] if isinstance(text, str) and text else []
+
+
+def _listener_values(obj: Any, out: list[str], depth: int) -> None:
+    """What ``obj``, one argument of a listener, carries of messages and invocations."""
+    if isinstance(obj, discord.Message):
+        out.extend(_text_values(obj.content))
+    elif isinstance(obj, commands.Context):
+        out.extend(context_arguments(obj))
+    elif isinstance(obj, discord.Interaction):
+        out.extend(interaction_arguments(obj))
+        _listener_values(getattr(obj, "message", None), out, depth + 1)
+    elif isinstance(obj, (list, tuple, set, frozenset)):
+        if depth == 0:  # one level: a bulk delete's messages, not whatever nests in them
+            for item in itertools.islice(obj, _MAX_LISTENER_ITEMS):
+                _listener_values(item, out, depth + 1)
+    elif obj is not None and not isinstance(obj, (str, int, float, bool, bytes)):
+        # A reaction's message, a raw payload's cached message(s) and its ``data`` dict.
+        for attr in ("message", "cached_message"):
+            message = getattr(obj, attr, None)
+            if isinstance(message, discord.Message):
+                out.extend(_text_values(message.content))
+        cached = getattr(obj, "cached_messages", None)
+        if isinstance(cached, list) and depth == 0:
+            for message in itertools.islice(cached, _MAX_LISTENER_ITEMS):
+                if isinstance(message, discord.Message):
+                    out.extend(_text_values(message.content))
+        data = getattr(obj, "data", None)
+        if isinstance(data, Mapping):
+            out.extend(_text_values(data.get("content")))
+
+
 def listener_arguments(args: Iterable[Any]) -> list[str]:
-    """The content of the messages a listener was given (``on_message``, ``on_message_edit``)."""
-    return [
-        a.content for a in args if isinstance(a, discord.Message) and isinstance(a.content, str)
-    ]
+    """The content (and its words) of every message a listener was given, directly
+    (``on_message``), in a list (``on_bulk_message_delete``), through another object
+    (``reaction.message``, a raw payload's ``cached_message`` or ``data``), and everything
+    :func:`context_arguments` collects of a ``Context`` (``on_command_error``). Bounded: lists
+    one level deep, at most :data:`_MAX_LISTENER_ITEMS` items each. Never raises."""
+    out: list[str] = []
+    for arg in itertools.islice(args, _MAX_LISTENER_ITEMS):
+        try:
+            _listener_values(arg, out, 0)
+        except Exception:  # a property that raises must not cost the rest of the values
+            continue
+    return out
 
 
 def _trie(values: Iterable[str]) -> str:
     """One regex matching any of ``values``, longest first, built as a trie: the cost of a
-    search grows with the text and the longest value, not with the number of values."""
-    root: dict[str, Any] = {}
-    for value in values:
-        node = root
-        for ch in value:
-            node = node.setdefault(ch, {})
-        node[""] = {}
+    search grows with the text and the longest value, not with the number of values. Runs
+    without a branch are one literal, so building it costs per branch, not per character."""
     parts: list[str] = []
     # Iterative, so that a long value cannot exhaust the interpreter's recursion limit.
-    stack: list[Any] = [(root, 0)]
+    stack: list[str | tuple[list[str], int]] = [(sorted(set(values)), 0)]
     while stack:
         item = stack.pop()
         if isinstance(item, str):
             parts.append(item)
             continue
-        node, _ = item
-        branches = sorted(k for k in node if k)
-        ends = "" in node
-        if not branches:
+        group, k = item
+        ends = len(group[0]) == k  # sorted: a value ending here comes first
+        rest = group[1:] if ends else group
+        if not rest:
             continue
-        grouped = len(branches) > 1 or ends
-        if grouped:
-            stack.append(")?" if ends else ")")
-        for i in range(len(branches) - 1, -1, -1):
-            ch = branches[i]
-            stack.append((node[ch], 0))
-            stack.append(re.escape(ch))
-            if i > 0:
-                stack.append("|")
-        if grouped:
-            stack.append("(?:")
+        if len(rest) == 1:
+            literal = re.escape(rest[0][k:])
+            parts.append(f"(?:{literal})?" if ends else literal)
+            continue
+        first, last, n = rest[0], rest[-1], k
+        while n < len(first) and n < len(last) and first[n] == last[n]:
+            n += 1
+        common = first[k:n]
+        stack.append(")?" if ends else ")")
+        if common:
+            stack.append((rest, k + len(common)))
+            stack.append(re.escape(common))
+        else:
+            branches = [list(g) for _ch, g in itertools.groupby(rest, key=lambda v: v[k])]
+            for i in range(len(branches) - 1, -1, -1):
+                stack.append((branches[i], k))
+                if i > 0:
+                    stack.append("|")
+        stack.append("(?:")
     return "".join(parts)
+
+
+def _encoded(value: str) -> Iterator[str]:
+    """``value`` as a URL (aiohttp's errors show ``q=S%C3%A3o+Paulo``) or JSON shows it."""
+    if value.isascii() and value.isalnum():
+        return
+    yield quote(value)
+    yield quote_plus(value)
+    yield json.dumps(value)[1:-1]
 
 
 def _forms(values: Iterable[str], base: Scrubber) -> set[str]:
     """Each value as it may appear in the report: as typed, as ``repr`` shows it inside an
-    exception message, and as the other rules left it (they run first)."""
+    exception message, percent- and JSON-encoded, and as the other rules left it (they run
+    first)."""
     forms: set[str] = set()
-    for value in values:
-        for form in (value, repr(value)[1:-1], base.scrub_text(value)):
-            form = form.lower()
+    for value in set(values):
+        for form in (value, repr(value)[1:-1], base.scrub_text(value), *_encoded(value)):
+            lower = form.lower()
+            # ``"İ".lower()`` is two characters: lowered, the form would match nothing. Such
+            # a form is kept as it is; the rule's ``(?i)`` still matches its other cases.
+            form = lower if len(lower) == len(form) else form
             if len(form) >= MIN_ARGUMENT_CHARS and form != ARGUMENT_MARKER.lower():
                 forms.add(form)
     return forms
+
+
+class _ArgumentRule(RegexRule):
+    """The trie regex for short forms; long forms (a whole message, its encodings) are found
+    with ``str.find`` instead: compiling them would cost about a microsecond per character
+    on the event loop, and a 4,000-character message has tens of thousands."""
+
+    def __init__(self, pattern: str, long_forms: list[str]) -> None:
+        super().__init__("argument", pattern, ARGUMENT_MARKER)
+        self.long_forms = sorted(long_forms, key=len, reverse=True)
+
+    def scrub(self, text: str, scrubber: Scrubber, counts: Counts | None, key: str | None) -> str:
+        if self.long_forms:
+            text = self._scrub_long(text, scrubber, counts, key)
+        return super().scrub(text, scrubber, counts, key)
+
+    def _scrub_long(
+        self, text: str, scrubber: Scrubber, counts: Counts | None, key: str | None
+    ) -> str:
+        for form in self.long_forms:
+            if len(form) > len(text):
+                continue
+            low = text.lower()
+            # Offsets of the lowered text are the text's only if lowering kept its length.
+            haystack = low if len(low) == len(text) else text
+            start = haystack.find(form)
+            if start < 0:
+                continue
+            out: list[str] = []
+            done = 0
+            while start >= 0:
+                value = text[start : start + len(form)]
+                if _hit(self, scrubber, counts, value, key):
+                    out.append(text[done:start])
+                    out.append(self.marker)
+                else:
+                    out.append(text[done : start + len(form)])
+                done = start + len(form)
+                start = haystack.find(form, done)
+            out.append(text[done:])
+            text = "".join(out)
+        return text
 
 
 def argument_scrubber(base: Scrubber, values: Iterable[str]) -> Scrubber | None:
@@ -193,13 +348,17 @@ def argument_scrubber(base: Scrubber, values: Iterable[str]) -> Scrubber | None:
     forms = _forms(values, base)
     if not forms:
         return None
+    long_forms = [f for f in forms if len(f) > _LONG_FORM_CHARS]
+    short = [f for f in forms if len(f) <= _LONG_FORM_CHARS]
     pattern = _EVERYTHING
     if len(forms) <= MAX_ARGUMENT_VALUES:
-        pattern = f"(?i:{_trie(forms)})"
+        pattern = f"(?i:{_trie(short)})" if short else r"(?!)"
         try:
             re.compile(pattern)
         except (RecursionError, re.error):  # values nested too deep for ``re``: fail closed
             pattern = _EVERYTHING
+    if pattern == _EVERYTHING:
+        long_forms = []
     # No gate: a report has a handful of strings, and a second huge regex would cost more.
-    rule = RegexRule("argument", pattern, ARGUMENT_MARKER)
+    rule = _ArgumentRule(pattern, long_forms)
     return Scrubber([*base.rules, rule], keep=base.keep, max_chars=base.max_chars)

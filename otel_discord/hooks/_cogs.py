@@ -141,6 +141,15 @@ class DiscordHooks:
             await original_dispatch(ctx, error)
 
         async def invoke(ctx: commands.Context[Any], /) -> None:
+            # The values a later report's breadcrumbs may hold: the raw words now (the command
+            # may log before it ends), the converted values once it has run.
+            values = self._remember(ctx)
+            try:
+                return await traced_invoke(ctx)
+            finally:
+                self._remember(ctx, values)
+
+        async def traced_invoke(ctx: commands.Context[Any], /) -> None:
             if not self._start_done and self._start_count is not None:
                 # A start-up event refused for want of consent goes out once the owner opts in.
                 self.send_start()
@@ -170,6 +179,19 @@ class DiscordHooks:
         command.dispatch_error = dispatch_error  # type: ignore[method-assign]
         command.invoke = invoke  # type: ignore[method-assign]
         command.__otel_discord__ = self  # type: ignore[attr-defined]
+
+    def _remember(self, ctx: commands.Context[Any], values: list[str] | None = None) -> list[str]:
+        """Record this invocation's argument values (into ``values`` if given). Never raises."""
+        try:
+            found = context_arguments(ctx)
+            if values is None:
+                values = found
+                self.reports.remember_arguments(values)
+            else:
+                values.extend(found)
+        except Exception:
+            log.debug("otel_discord: could not record an invocation's arguments", exc_info=True)
+        return values if values is not None else []
 
     def instrument_cog(self, cog: commands.Cog, bot: AnyBot | None = None) -> None:
         for command in cog.walk_commands():

@@ -266,7 +266,16 @@ class ErrorReports:
         self.breadcrumbs = Breadcrumbs(config.breadcrumbs)
         self._dedup = _Dedup(config.error_limit, config.error_window)
         self.buffer: deque[ErrorReport] = deque(maxlen=buffer_size)
+        #: The argument values of the last invocations (as many as breadcrumbs are kept): the
+        #: breadcrumbs they logged outlive them, and go in later reports.
+        self.recent_arguments: deque[list[str]] = deque(maxlen=max(config.breadcrumbs, 1))
         self._scope = InstrumentationScope("otel_discord", __version__)
+
+    def remember_arguments(self, values: list[str]) -> None:
+        """Keep ``values`` (one invocation's; the caller may extend the list later) to redact
+        from the breadcrumbs of the next reports."""
+        if self.reporter.config.breadcrumbs > 0:
+            self.recent_arguments.append(values)
 
     def should_report(self, exc: BaseException) -> bool:
         return not is_user_error(exc, self.user_errors)
@@ -374,12 +383,26 @@ class ErrorReports:
             for ts, lvl, name, msg in crumbs
         )
         message = str(root)
-        redact = argument_scrubber(self.reporter.scrubber, arguments)
-        if redact is not None:
+        values = list(arguments)
+        base = self.reporter.scrubber
+        redact = argument_scrubber(base, values)
+        earlier = [v for entry in list(self.recent_arguments) for v in entry] if crumbs else []
+        # Earlier invocations' values only where they could have been logged: in breadcrumbs.
+        crumb_redact = argument_scrubber(base, [*values, *earlier]) if earlier else redact
+        if redact is not None or crumb_redact is not None:
             # Before anything reaches a span; the other rules run in the same pass (first).
             counts: Counter[str] = Counter()
+            redact = redact or base
+            crumb_redact = crumb_redact or redact
             events = [
-                Event(e.name, _redacted(redact, e.attributes, counts), e.timestamp) for e in events
+                Event(
+                    e.name,
+                    _redacted(
+                        crumb_redact if e.name == "breadcrumb" else redact, e.attributes, counts
+                    ),
+                    e.timestamp,
+                )
+                for e in events
             ]
             attributes = _redacted(redact, attributes, counts)
             message = redact.scrub_text(message, counts)
