@@ -657,3 +657,203 @@ async def test_a_user_error_has_no_code(bot: commands.Bot, telemetry: Telemetry)
         await dpytest.message("!add one 2")
     await dpytest.run_all_events()
     assert codes == [None]
+
+
+# -- every form of a value the invocation or listener was given --------------------------------
+
+#: Synthetic values, long and odd enough that no random id or trace id can contain them.
+WORD_SECRET = "qz7vorpal8812xk"
+FLAG_SECRET = "plumbus4471wq"
+CITY_SECRET = "São Vorpalópolis-9931"
+DOTTED_SECRET = "İzmirqx-5517vz"
+EARLIER_SECRET = "jabberwock-home-3318-ql"
+
+
+class Profile(commands.FlagConverter):
+    age: str
+    city: str = "nowhere"
+
+
+class Leaky(commands.Cog):
+    """Author code that puts what it was given into exceptions and logs, as real cogs do."""
+
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        if message.content.startswith("setage"):
+            int(message.content.split()[1])
+
+    @commands.Cog.listener()
+    async def on_command(self, ctx: commands.Context[Any]) -> None:
+        if ctx.command is not None and ctx.command.name == "note":
+            raise ValueError(f"bad note {ctx.message.content}")
+
+    @commands.Cog.listener()
+    async def on_reaction_add(self, reaction: discord.Reaction, user: discord.Member) -> None:
+        raise ValueError(f"reaction on {reaction.message.content}")
+
+    @commands.Cog.listener()
+    async def on_bulk_message_delete(self, messages: list[discord.Message]) -> None:
+        raise ValueError(f"deleted {[m.content for m in messages]}")
+
+    @commands.command()
+    async def note(self, ctx: commands.Context[Any], *, text: str) -> None:
+        await ctx.send("noted")
+
+    @commands.command()
+    async def profile(self, ctx: commands.Context[Any], *, flags: Profile) -> None:
+        await ctx.send("profile saved")
+        int(flags.age)
+
+    @commands.command()
+    async def weather(self, ctx: commands.Context[Any], *, city: str) -> None:
+        from yarl import URL
+
+        url = URL("https://api.example.com/weather").with_query(q=city)
+        raise RuntimeError(f"404, message='Not Found', url={url!r}")
+
+    @commands.command()
+    async def hug(self, ctx: commands.Context[Any], member: discord.Member) -> None:
+        raise RuntimeError(f"cannot hug {member.display_name} ({member.global_name})")
+
+    @commands.command()
+    async def search(self, ctx: commands.Context[Any], *, query: str) -> None:
+        log.warning("search for %s found nothing", query)
+        await ctx.send("nothing found")
+
+    @commands.command()
+    async def crash(self, ctx: commands.Context[Any]) -> None:
+        raise ZeroDivisionError("crashed")
+
+
+async def instrumented_leaky(bot: commands.Bot, telemetry: Telemetry) -> Leaky:
+    cog = telemetry.instrument_cog(Leaky(), bot=bot)
+    await bot.add_cog(cog)
+    return cog
+
+
+async def test_each_word_of_a_listeners_message_is_redacted_from_its_report(
+    bot: commands.Bot, telemetry: Telemetry, grpc_receiver: GrpcReceiver
+) -> None:
+    await instrumented_leaky(bot, telemetry)
+    await dpytest.message(f"setage {WORD_SECRET}")
+    await dpytest.run_all_events()
+
+    (span,) = reports(grpc_receiver, telemetry, "error ValueError")
+    assert span["status"]["message"].endswith("'ARGUMENT'")
+    assert WORD_SECRET.encode() not in raw_export(grpc_receiver)
+
+
+async def test_a_listener_given_a_context_has_the_invocations_arguments_redacted(
+    bot: commands.Bot, telemetry: Telemetry, grpc_receiver: GrpcReceiver
+) -> None:
+    await instrumented_leaky(bot, telemetry)
+    await dpytest.message(f"!note {WORD_SECRET} and more")
+    await dpytest.run_all_events()
+
+    (span,) = reports(grpc_receiver, telemetry, "error ValueError")
+    assert span["attributes"]["discord.listener"] == "on_command"
+    assert WORD_SECRET.encode() not in raw_export(grpc_receiver)
+    assert sent_texts() == ["noted"]
+
+
+async def test_a_reaction_listener_has_the_reacted_messages_content_redacted(
+    bot: commands.Bot, telemetry: Telemetry, grpc_receiver: GrpcReceiver
+) -> None:
+    await instrumented_leaky(bot, telemetry)
+    message = await dpytest.message(f"hello {WORD_SECRET}")
+    emoji: Any = {"id": None, "name": "x"}
+    reaction = discord.Reaction(message=message, data={"count": 1, "me": False, "emoji": emoji})
+    bot.dispatch("reaction_add", reaction, dpytest.get_config().members[0])
+    await dpytest.run_all_events()
+
+    reports(grpc_receiver, telemetry, "error ValueError")
+    assert WORD_SECRET.encode() not in raw_export(grpc_receiver)
+
+
+async def test_a_bulk_delete_listener_has_every_deleted_messages_content_redacted(
+    bot: commands.Bot, telemetry: Telemetry, grpc_receiver: GrpcReceiver
+) -> None:
+    await instrumented_leaky(bot, telemetry)
+    first = await dpytest.message(f"first {WORD_SECRET}")
+    second = await dpytest.message(f"second {EARLIER_SECRET}")
+    bot.dispatch("bulk_message_delete", [first, second])
+    await dpytest.run_all_events()
+
+    reports(grpc_receiver, telemetry, "error ValueError")
+    raw = raw_export(grpc_receiver)
+    assert WORD_SECRET.encode() not in raw
+    assert EARLIER_SECRET.encode() not in raw
+
+
+async def test_a_flag_value_is_redacted_and_the_reply_is_unchanged(
+    bot: commands.Bot, telemetry: Telemetry, grpc_receiver: GrpcReceiver
+) -> None:
+    await instrumented_leaky(bot, telemetry)
+    with pytest.raises(commands.CommandInvokeError):
+        await dpytest.message(f"!profile age:{FLAG_SECRET} city:Paris")
+
+    (span,) = reports(grpc_receiver, telemetry, "error ValueError")
+    assert (
+        span["status"]["message"]
+        == "ValueError: invalid literal for int() with base 10: 'ARGUMENT'"
+    )
+    assert FLAG_SECRET.encode() not in raw_export(grpc_receiver)
+    assert sent_texts() == ["profile saved"]
+
+
+async def test_a_percent_encoded_argument_is_redacted(
+    bot: commands.Bot, telemetry: Telemetry, grpc_receiver: GrpcReceiver
+) -> None:
+    from urllib.parse import quote_plus
+
+    await instrumented_leaky(bot, telemetry)
+    with pytest.raises(commands.CommandInvokeError):
+        await dpytest.message(f"!weather {CITY_SECRET}")
+
+    reports(grpc_receiver, telemetry, "error RuntimeError")
+    raw = raw_export(grpc_receiver)
+    assert quote_plus(CITY_SECRET).encode() not in raw
+    assert b"Vorpal" not in raw
+
+
+async def test_an_argument_with_a_dotted_capital_i_is_redacted(
+    bot: commands.Bot, telemetry: Telemetry, grpc_receiver: GrpcReceiver
+) -> None:
+    await instrumented_leaky(bot, telemetry)
+    with pytest.raises(commands.CommandInvokeError):
+        await dpytest.message(f"!profile age:{DOTTED_SECRET}")
+
+    reports(grpc_receiver, telemetry, "error ValueError")
+    raw = raw_export(grpc_receiver)
+    assert DOTTED_SECRET.encode() not in raw
+    assert b"5517vz" not in raw
+
+
+async def test_a_converted_members_names_are_redacted(
+    bot: commands.Bot, telemetry: Telemetry, grpc_receiver: GrpcReceiver
+) -> None:
+    await instrumented_leaky(bot, telemetry)
+    member = dpytest.get_config().members[0]
+    with pytest.raises(commands.CommandInvokeError):
+        await dpytest.message(f"!hug {member.mention}")
+
+    (span,) = reports(grpc_receiver, telemetry, "error RuntimeError")
+    assert member.display_name.encode() not in raw_export(grpc_receiver)
+    assert "cannot hug ARGUMENT" in span["status"]["message"]
+
+
+async def test_an_earlier_invocations_argument_is_redacted_from_breadcrumbs(
+    bot: commands.Bot, telemetry: Telemetry, grpc_receiver: GrpcReceiver
+) -> None:
+    await instrumented_leaky(bot, telemetry)
+    await dpytest.message(f"!search {EARLIER_SECRET}")
+    with pytest.raises(commands.CommandInvokeError):
+        await dpytest.message("!crash")
+
+    (span,) = reports(grpc_receiver, telemetry, "error ZeroDivisionError")
+    crumbs = [e["attributes"] for e in span["events"] if e["name"] == "breadcrumb"]
+    assert [c["otel_discord.breadcrumb.message"] for c in crumbs] == [
+        "search for ARGUMENT found nothing"
+    ]
+    assert EARLIER_SECRET.encode() not in raw_export(grpc_receiver)
+    assert sent_texts() == ["nothing found"]
