@@ -401,15 +401,17 @@ class DurableQueue:
 
 
 class _Attempt:
-    """One live export running in its own thread, so that shutdown can stop waiting for it."""
+    """One live export running in its own thread, so that shutdown can stop waiting for it; or
+    one send another thread carries out (:meth:`DurableDelivery.track`), with its ``save``."""
 
-    __slots__ = ("abandoned", "done", "lock", "result", "saved")
+    __slots__ = ("abandoned", "done", "lock", "result", "save", "saved")
 
-    def __init__(self) -> None:
+    def __init__(self, save: Callable[[], list[QueueEntry]] | None = None) -> None:
         self.done = threading.Event()
         self.lock = threading.Lock()
         self.result: bool | None = None
         self.abandoned = False
+        self.save = save
         self.saved: list[QueueEntry] = []
 
 
@@ -548,12 +550,7 @@ class DurableDelivery:
             except Exception:
                 log.debug("otel_discord: OTLP export raised", exc_info=True)
                 ok = False
-            with attempt.lock:
-                attempt.result = ok
-                late = list(attempt.saved) if ok and attempt.abandoned else []
-            for entry in late:
-                self.queue.remove(entry, "delivered")
-            attempt.done.set()
+            self._ended(attempt, ok)
 
         with self._attempts_lock:
             self._attempts.add(attempt)
@@ -576,14 +573,63 @@ class DurableDelivery:
         self.after_export(ok)
         return ok
 
+    def _ended(self, attempt: _Attempt, ok: bool, *, save_failed: bool = False) -> bool:
+        """Record how ``attempt`` ended. A copy saved when it was abandoned is deleted if the
+        backend took it after all; with ``save_failed``, a failed one not saved yet is saved
+        now. Returns whether it was."""
+        saved = False
+        with attempt.lock:
+            attempt.result = ok
+            late = list(attempt.saved) if ok and attempt.abandoned else []
+            if not ok and save_failed and not attempt.abandoned and attempt.save is not None:
+                attempt.saved = attempt.save()
+                saved = bool(attempt.saved)
+        for entry in late:
+            self.queue.remove(entry, "delivered")
+        attempt.done.set()
+        return saved
+
+    def abandon(self, attempt: _Attempt) -> None:
+        """Stop waiting for a tracked send: write it to disk now (see :meth:`track`)."""
+        with attempt.lock:
+            if attempt.result is None and not attempt.abandoned and attempt.save is not None:
+                attempt.abandoned = True
+                attempt.saved = attempt.save()
+
+    def track(self, save: Callable[[], list[QueueEntry]]) -> _Attempt:
+        """A send that another thread carries out and reports with :meth:`settle` (sentry-sdk's
+        worker). Until it does, :meth:`spill` writes it to disk with ``save``; after
+        :meth:`spill` it is written at once (and still sent: if that succeeds, the copy goes)."""
+        attempt = _Attempt(save)
+        with self._attempts_lock:
+            self._attempts.add(attempt)
+        if self._spilling.is_set():
+            self.abandon(attempt)
+        return attempt
+
+    def settle(self, attempt: _Attempt, ok: bool | None) -> None:
+        """A tracked send ended: True when the backend took it, False when it may take it later
+        (saved, unless :meth:`spill` saved it already), None when it refused it for good (or it
+        was dropped unsent: nothing more is done)."""
+        with self._attempts_lock:
+            self._attempts.discard(attempt)
+        if attempt.done.is_set():
+            return
+        saved = self._ended(attempt, bool(ok), save_failed=ok is False)
+        if ok or saved:
+            self.after_export(bool(ok))
+
     def spill(self) -> None:
         """Shutdown's budget is running out: stop waiting on the backend. Exports under way and
-        every later one write their batch to the disk queue at once."""
+        every later one write their batch to the disk queue at once, as do tracked sends."""
         self._spilling.set()
         with self._attempts_lock:
             attempts = list(self._attempts)
         for attempt in attempts:
-            attempt.done.set()
+            if attempt.save is not None:
+                self.abandon(attempt)
+            else:
+                attempt.done.set()
 
     # -- exporter wrappers -------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ import urllib.error
 import urllib.request
 import uuid
 import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit, urlunsplit
@@ -37,7 +38,14 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from otel_discord._attributes import EVENT_CATEGORY, INSTALL_ID
-from otel_discord._durable import CATEGORIES, CategoryGate, DurableDelivery, DurableQueue, Sender
+from otel_discord._durable import (
+    CATEGORIES,
+    CategoryGate,
+    DurableDelivery,
+    DurableQueue,
+    QueueEntry,
+    Sender,
+)
 from otel_discord._version import __version__
 from otel_discord.config import TelemetryConfig
 from otel_discord.exporters._sentry_event import exception_events, log_items, package_name
@@ -48,7 +56,9 @@ if TYPE_CHECKING:
     from sentry_sdk._types import Event
     from sentry_sdk.envelope import Envelope
     from sentry_sdk.session import Session
-    from sentry_sdk.transport import Transport
+    from sentry_sdk.transport import HttpTransport, Transport
+
+    from otel_discord._durable import _Attempt
 
 __all__ = [
     "SentryClient",
@@ -166,21 +176,126 @@ def _queue_category(envelope: Envelope) -> str | None:
     return category if isinstance(category, str) and category in CATEGORIES else None
 
 
-@functools.cache
-def _durable_transport() -> type[Transport] | None:
-    """sentry-sdk's HTTP transport, spilling what a down or 5xx server did not take.
+#: Envelopes one transport follows until the server answers (memory bound). Normally no more
+#: than the SDK's queue plus the one being sent; past it the oldest is written to disk at once.
+MAX_IN_FLIGHT = 2 * QUEUE_SIZE + 2
+#: The first sentry-sdk with the transport hooks :func:`_durable_transport` overrides.
+HOOKS_SINCE = "2.57.0"
 
-    The hooks are the transport's own failure and response handlers (one call per envelope, in
-    its worker thread); the SDK keeps rate limits, backoff and its bounded queue. None when this
-    sentry-sdk lacks them (then nothing is kept on disk)."""
+
+@functools.cache
+def _hooked_transport() -> type[HttpTransport] | None:
+    """sentry-sdk's HTTP transport if it has the hooks the disk queue needs, else None (said
+    once: then Sentry envelopes the server did not take are not kept on disk)."""
+    from sentry_sdk.consts import VERSION
     from sentry_sdk.transport import HttpTransport
 
-    if not all(hasattr(HttpTransport, n) for n in ("_handle_request_error", "_handle_response")):
-        return None
+    if all(hasattr(HttpTransport, n) for n in ("_handle_request_error", "_handle_response")):
+        return HttpTransport
+    log.warning(
+        "otel_discord: sentry-sdk %s lacks the transport hooks the disk queue needs (they came "
+        "in %s): Sentry error reports and events are not kept on disk",
+        VERSION,
+        HOOKS_SINCE,
+    )
+    return None
 
-    class DurableTransport(HttpTransport):
-        spill: Callable[[Envelope], None] | None = None
-        answered: Callable[[], None] | None = None
+
+@functools.cache
+def _durable_transport(timeout: float = 30.0) -> type[Transport] | None:
+    """sentry-sdk's HTTP transport that keeps on disk what the server has not confirmed.
+
+    Every error report or event envelope it is handed is tracked by the reporter's delivery
+    (:meth:`DurableDelivery.track`) until the server answers in the SDK's worker thread: a 2xx
+    confirms it, a refused connection, a timeout or a 5xx saves it, another refusal drops it.
+    One the SDK's full queue refused is saved at once; :meth:`close_in_flight` (at close) and the
+    reporter's ``spill`` save the rest, and a late 2xx deletes the saved copy again. Requests
+    time out after ``timeout`` (the SDK's own default is 30 s), which bounds how long the SDK's
+    worker thread outlives the client. None when this sentry-sdk lacks the hooks."""
+    base = _hooked_transport()
+    if base is None:
+        return None
+    from queue import Empty, Queue
+
+    class DurableTransport(base):  # type: ignore[valid-type,misc]
+        TIMEOUT = timeout
+
+        def __init__(self, options: dict[str, Any]) -> None:
+            self.delivery: DurableDelivery | None = None  # set by the client that owns it
+            self._in_flight: OrderedDict[int, tuple[Envelope, _Attempt]] = OrderedDict()
+            self._lock = threading.Lock()
+            self._local = threading.local()
+            self._sending: _Attempt | None = None
+            self._killed = False
+            super().__init__(options)
+
+        def _save(self, envelope: Envelope, category: str) -> Callable[[], list[QueueEntry]]:
+            def save() -> list[QueueEntry]:
+                delivery = self.delivery
+                if delivery is None or not delivery.gate(category):
+                    return []
+                try:
+                    entry = delivery.queue.put("sentry", category, envelope.serialize())
+                except Exception:
+                    log.warning("otel_discord: could not queue a Sentry envelope", exc_info=True)
+                    return []
+                return [entry] if entry is not None else []
+
+            return save
+
+        def capture_envelope(self, envelope: Envelope) -> None:
+            delivery = self.delivery
+            category = _queue_category(envelope) if delivery is not None else None
+            if delivery is None or category is None:
+                super().capture_envelope(envelope)
+                return
+            attempt = delivery.track(self._save(envelope, category))
+            with self._lock:
+                self._in_flight[id(envelope)] = (envelope, attempt)
+                over = (
+                    self._in_flight.popitem(last=False)[1][1]
+                    if len(self._in_flight) > MAX_IN_FLIGHT
+                    else None
+                )
+            if over is not None:
+                delivery.abandon(over)
+                delivery.settle(over, None)
+            self._local.refused = False
+            self._local.capturing = True
+            try:
+                super().capture_envelope(envelope)
+            finally:
+                self._local.capturing = False
+            if self._local.refused:  # the SDK's queue is full: it will never send this one
+                self._forget(envelope)
+                delivery.settle(attempt, False)
+
+        def on_dropped_event(self, reason: str) -> None:
+            if reason == "full_queue" and getattr(self._local, "capturing", False):
+                self._local.refused = True
+            super().on_dropped_event(reason)
+
+        def _forget(self, envelope: Envelope) -> _Attempt | None:
+            with self._lock:
+                record = self._in_flight.get(id(envelope))
+                if record is None or record[0] is not envelope:
+                    return None
+                del self._in_flight[id(envelope)]
+                return record[1]
+
+        def _send_envelope(self, envelope: Envelope) -> None:
+            with self._lock:
+                record = self._in_flight.get(id(envelope))
+            attempt = record[1] if record is not None and record[0] is envelope else None
+            self._sending = attempt
+            try:
+                super()._send_envelope(envelope)
+            finally:
+                self._sending = None
+                self._forget(envelope)
+                if attempt is not None and self.delivery is not None:
+                    # No answer settled it (rate limited, dropped unsent): nothing more to do.
+                    self.delivery.settle(attempt, None)
 
         def _handle_request_error(
             self,
@@ -191,17 +306,49 @@ def _durable_transport() -> type[Transport] | None:
             # A refused connection, a timeout or a 5xx: the server may take it later. Other
             # answers (4xx, 413) refuse this envelope for good; a 429 never comes here.
             transient = loss_reason == "network" or loss_reason.startswith("status_5")
-            if envelope is not None and transient and self.spill is not None:
-                try:
-                    self.spill(envelope)
-                except Exception:
-                    log.warning("otel_discord: could not queue a Sentry envelope", exc_info=True)
+            attempt, delivery = self._sending, self.delivery
+            if attempt is not None and delivery is not None:
+                delivery.settle(attempt, False if transient else None)
             super()._handle_request_error(envelope, loss_reason, record_reason)
 
         def _handle_response(self, response: Any, envelope: Envelope | None) -> None:
             super()._handle_response(response=response, envelope=envelope)
-            if 200 <= int(response.status) < 300 and self.answered is not None:
-                self.answered()
+            attempt, delivery = self._sending, self.delivery
+            if attempt is not None and delivery is not None and 200 <= int(response.status) < 300:
+                delivery.settle(attempt, True)
+
+        def close_in_flight(self) -> None:
+            """Write every envelope not confirmed yet to disk (the client is closing: those in
+            the SDK's queue would be lost, the one being sent may wait for the timeout)."""
+            delivery = self.delivery
+            if delivery is None:
+                return
+            with self._lock:
+                attempts = [attempt for _, attempt in self._in_flight.values()]
+            for attempt in attempts:
+                delivery.abandon(attempt)
+            if any(attempt.saved for attempt in attempts):
+                delivery.after_export(False)  # the drain thread sends them later
+
+        def kill(self) -> None:
+            self._killed = True
+            queue = getattr(self._worker, "_queue", None)
+            if isinstance(queue, Queue):
+                # What waits there is on disk already (close_in_flight), and the worker's stop
+                # marker must fit: with a full queue the SDK's kill fails and its thread stays.
+                while True:
+                    try:
+                        queue.get_nowait()
+                    except Empty:
+                        break
+                    queue.task_done()
+            super().kill()
+            with self._lock:
+                rest = [a for _, a in self._in_flight.values() if a is not self._sending]
+                self._in_flight.clear()
+            for attempt in rest:
+                if self.delivery is not None:
+                    self.delivery.settle(attempt, None)
 
     return DurableTransport
 
@@ -260,7 +407,7 @@ def sentry_delivery(
     if config.queue_max_bytes == 0 or not config.sentry_dsn:
         return None
     try:
-        if _durable_transport() is None:
+        if _hooked_transport() is None:
             return None
         send = envelope_sender(config.sentry_dsn, max(0.1, config.otlp_timeout))
     except Exception:  # no sentry-sdk, or a DSN it cannot parse: the client will say so
@@ -293,6 +440,7 @@ class SentryClient:
         gate: Gate,
         resource: Resource | None = None,
         delivery: DurableDelivery | None = None,
+        session: bool = True,
     ) -> None:
         try:
             import sentry_sdk
@@ -316,7 +464,9 @@ class SentryClient:
         self._closed = False
         # Logs without a span of their own share one random trace id per run (Sentry wants one).
         self.trace_id = uuid.uuid4().hex
-        transport = _durable_transport() if delivery is not None else None
+        transport = (
+            _durable_transport(max(0.1, config.otlp_timeout)) if delivery is not None else None
+        )
         self.client: sentry_sdk.Client = sentry_sdk.Client(
             dsn=config.sentry_dsn,
             release=self.release,
@@ -343,15 +493,14 @@ class SentryClient:
             live = self.client.transport
             if isinstance(live, transport):
                 hooks: Any = live  # the subclass's own attributes
-                hooks.spill = self._spill
-                hooks.answered = lambda: delivery.after_export(True)
+                hooks.delivery = delivery
         install_id = attrs.get(INSTALL_ID)
         self.user = {"id": str(install_id)} if install_id else None
         # Release health: one session per bot run (this client is built once per run, on first
         # use). Sent now so adoption shows at once, and again when it ends. Not for a report the
         # owner shares by hand without consent (``telemetry send``): that is one event only.
         self.session: Session | None = None
-        if gate():
+        if session and gate():
             self.session = Session(
                 release=self.release,
                 environment=self.environment,
@@ -371,15 +520,6 @@ class SentryClient:
             self.dropped_unscrubbable += 1
             log.warning("otel_discord: dropped a Sentry event that could not be scrubbed (%s)", exc)
             return None
-
-    def _spill(self, envelope: Envelope) -> None:
-        """The transport could not deliver ``envelope``: keep it on disk if its consent category
-        still allows (in the transport's thread)."""
-        category = _queue_category(envelope)
-        if category is None or self.delivery is None or not self.delivery.gate(category):
-            return
-        if self.delivery.queue.put("sentry", category, envelope.serialize()):
-            self.delivery.after_export(False)
 
     def _send_sessions(self) -> None:
         flusher = getattr(self.client, "session_flusher", None)
@@ -472,6 +612,14 @@ class SentryClient:
         if session is not None and allowed:
             session.close()
             self.client.capture_session(session)
+        # Before the SDK drops what its queue holds: kept on disk (as consent still allows) unless
+        # the server confirms it within the close timeout.
+        close_in_flight = getattr(self.client.transport, "close_in_flight", None)
+        if close_in_flight is not None:
+            try:
+                close_in_flight()
+            except Exception:
+                log.warning("otel_discord: could not queue Sentry envelopes", exc_info=True)
         # Consent withdrawn: nothing more leaves, not even the session's end.
         self.client.close(timeout=CLOSE_TIMEOUT if allowed else 0.0)
 
@@ -541,10 +689,29 @@ class SentryHub:
             client = self._client if self._users <= 0 else None
             if client is not None:
                 self._client = None  # a later user (``telemetry send``) gets a fresh client
+        # The disk queue's drain is the reporter's to stop (at its shutdown), not the last
+        # exporter's: a one-off ``telemetry send`` releases the hub too.
         if client is not None:
             client.close()
-            if self.delivery is not None:
-                self.delivery.stop(0.5)
+
+    def acquire_once(self) -> tuple[SentryClient, bool]:
+        """The client for one export the owner shares by hand (``telemetry send``): the run's
+        live client (counted as a use, True), or else a private one without a release-health
+        session (False: the caller closes it), so the run keeps one session."""
+        with self._lock:
+            if self._client is not None:
+                self._users += 1
+                return self._client, True
+        client = SentryClient(
+            self.config,
+            self.reporter,
+            scrubber=self.scrubber,
+            gate=self.gate,
+            resource=self.resource,
+            delivery=self.delivery,
+            session=False,
+        )
+        return client, False
 
 
 class SentryExporter(SpanExporter):
@@ -560,11 +727,16 @@ class SentryExporter(SpanExporter):
         gate: Gate,
         resource: Resource | None = None,
         hub: SentryHub | None = None,
+        once: bool = False,
     ) -> None:
         self.hub = hub or SentryHub(
             config, reporter, scrubber=scrubber, gate=gate, resource=resource
         )
-        self.sentry = self.hub.acquire_client()
+        self._shared = True
+        if once:
+            self.sentry, self._shared = self.hub.acquire_once()
+        else:
+            self.sentry = self.hub.acquire_client()
         self.packages = frozenset({package_name(reporter), *config.sentry_in_app})
         # The batch processor never calls an exporter's force_flush, so ``export`` itself waits
         # (in the processor's worker thread, never the event loop) until its events went out.
@@ -600,7 +772,10 @@ class SentryExporter(SpanExporter):
             return
         self._closed = True
         try:
-            self.hub.release()
+            if self._shared:
+                self.hub.release()
+            else:
+                self.sentry.close()
         finally:
             if self.otlp is not None:
                 self.otlp.shutdown()
@@ -688,12 +863,32 @@ def sentry_exporter_factory(
     if delivery is not None:
         delivery.resume()  # as the OTLP queue at start: send what consent allows, drop the rest
 
-    def factory() -> SpanExporter:
+    return _ExporterFactory(config, reporter, hub, resource)
+
+
+class _ExporterFactory:
+    """Builds the reporter's Sentry span exporter; :meth:`once` one for a single export the
+    owner shares by hand, which opens no second session and leaves the disk queue running."""
+
+    def __init__(
+        self, config: TelemetryConfig, reporter: str, hub: SentryHub, resource: Resource | None
+    ) -> None:
+        self.config, self.reporter, self.hub, self.resource = config, reporter, hub, resource
+
+    def __call__(self, *, once: bool = False) -> SpanExporter:
+        hub = self.hub
         return SentryExporter(
-            config, reporter, scrubber=hub.scrubber, gate=hub.gate, resource=resource, hub=hub
+            self.config,
+            self.reporter,
+            scrubber=hub.scrubber,
+            gate=hub.gate,
+            resource=self.resource,
+            hub=hub,
+            once=once,
         )
 
-    return factory
+    def once(self) -> SpanExporter:
+        return self(once=True)
 
 
 def sentry_delivery_of(config: TelemetryConfig) -> DurableDelivery | None:

@@ -462,4 +462,10 @@ class ErrorReports:
         report = self.find(code)
         if report is None:
             return False
-        return export_once(report.span, self.reporter._processor.factories, timeout)
+        # A factory's ``once`` (Sentry's) builds an exporter for this one export, which must not
+        # end the run's session or disk queue when it shuts down.
+        factories = [
+            (name, getattr(factory, "once", factory))
+            for name, factory in self.reporter._processor.factories
+        ]
+        return export_once(report.span, factories, timeout)
