@@ -162,14 +162,24 @@ def failing() -> Any:
     receiver.stop()
 
 
+def _shared_before_the_pipeline_built_its_exporter(telemetry: Telemetry) -> None:
+    """The owner's path to a one-off export: an error captured while consent was off (kept in
+    the local buffer only, so no exporter was built), then consent given, then that error sent
+    by its code."""
+    report = telemetry.errors.capture(RuntimeError("shared by the owner"), "loop")
+    assert report is not None and not report.exported
+    telemetry.enable()
+    assert telemetry.errors.send(report.code, timeout=5)
+
+
 def test_a_one_off_send_leaves_the_sentry_queue_draining(
     failing: HttpReceiver, tmp_path: Path
 ) -> None:
-    telemetry = make_telemetry(f"http://{KEY}@127.0.0.1:{failing.port}/7", tmp_path)
+    failing.status = 200
+    telemetry = make_telemetry(f"http://{KEY}@127.0.0.1:{failing.port}/7", tmp_path, enabled=None)
     try:
-        report = telemetry.errors.capture(RuntimeError("shared by the owner"), "loop")
-        assert report is not None
-        telemetry.errors.send(report.code, timeout=5)
+        _shared_before_the_pipeline_built_its_exporter(telemetry)
+        failing.status = 500
         fail(telemetry, "while the server fails")
         telemetry.force_flush(5)
         assert wait_for(lambda: len(queued(tmp_path)) >= 1)
@@ -181,12 +191,9 @@ def test_a_one_off_send_leaves_the_sentry_queue_draining(
 
 def test_a_one_off_send_opens_no_second_session(failing: HttpReceiver, tmp_path: Path) -> None:
     failing.status = 200
-    telemetry = make_telemetry(f"http://{KEY}@127.0.0.1:{failing.port}/7", tmp_path)
+    telemetry = make_telemetry(f"http://{KEY}@127.0.0.1:{failing.port}/7", tmp_path, enabled=None)
     try:
-        # Shared before any span reached the exporter: the run's client is not built yet.
-        report = telemetry.errors.capture(RuntimeError("shared by the owner"), "prefix")
-        assert report is not None
-        assert telemetry.errors.send(report.code, timeout=5)
+        _shared_before_the_pipeline_built_its_exporter(telemetry)
         fail(telemetry, "after the send")
         telemetry.force_flush(5)
     finally:
