@@ -149,6 +149,26 @@ CASES: list[SecretCase] = [
         ("Ym90dXNlcjpodW50ZXIycGFzcw",),
     ),
     SecretCase(
+        "basic-short-credential-padded",
+        "authorization",
+        "retry with Basic Ym9iOmh1bnRlcg== after 401",
+        ("Ym9iOmh1bnRlcg",),
+        "retry with Basic REDACTED after 401",
+    ),
+    SecretCase(
+        "basic-short-credential-one-pad",
+        "authorization",
+        "retry with Basic Ym9iOmh1bnRlcjI= after 401",
+        ("Ym9iOmh1bnRlcjI",),
+        "retry with Basic REDACTED after 401",
+    ),
+    SecretCase(
+        "authorization-mixed-case-name",
+        "authorization",
+        "sent AuThOrIzAtIoN: Basic hunter2pass upstream",
+        ("hunter2pass",),
+    ),
+    SecretCase(
         "jwt",
         "jwt",
         f"refresh failed for {JWT}; retrying",
@@ -367,6 +387,13 @@ CASES: list[SecretCase] = [
         "owner contact: rinoa.heartilly+bots@example.co.uk.",
         ("rinoa.heartilly+bots", "example.co.uk"),
         "owner contact: EMAIL.",
+    ),
+    SecretCase(
+        "email-digit-led-labels",
+        "email",
+        "mail owner@mx.1and1.example or x@y.2z.example",
+        ("owner@mx", "1and1", "x@y", "2z.example"),
+        "mail EMAIL or EMAIL",
     ),
     # -- home directory, user name, host name -----------------------------------------------------
     SecretCase(

@@ -240,9 +240,19 @@ class BotTokenRule(Rule):
         return "".join(out)
 
 
-def _has_digit(match: re.Match[str]) -> bool:
+#: The fewest characters after a scheme word (``Bot``, ``Bearer``, ``Basic``) taken for a
+#: credential, ``=`` padding included: base64 of a short ``user:password`` ("bob:hunter") is 14
+#: characters and its padding. The gate and the rule both derive from it, so neither skips what
+#: the other would take.
+_MIN_CREDENTIAL_CHARS = 16
+_CREDENTIAL_CHARS = r"A-Za-z0-9._~+/-"
+# "=" first: after the trailing "-" it would make a range.
+_SCHEME_CREDENTIAL = rf"\s+[={_CREDENTIAL_CHARS}]{{{_MIN_CREDENTIAL_CHARS}}}"
+
+
+def _is_credential(match: re.Match[str]) -> bool:
     value = match.group("value")
-    return len(value) >= 16 and any(c.isdigit() for c in value)
+    return len(value) >= _MIN_CREDENTIAL_CHARS and any(c.isdigit() for c in value)
 
 
 class AuthorizationRule(Rule):
@@ -255,24 +265,27 @@ class AuthorizationRule(Rule):
 
     name = "authorization"
     marker = "REDACTED"
-    gate = r"(?i:authorization|\b(?:bot|bearer|basic)\s+[\w.~+/-]{16})"
-    low_gate = r"authorization|(?:bot|bearer|basic)\s+[\w.~+/-]{16}"
+    gate = rf"(?i:authorization|\b(?:bot|bearer|basic){_SCHEME_CREDENTIAL})"
+    low_gate = rf"authorization|(?:bot|bearer|basic){_SCHEME_CREDENTIAL}"
 
     HEADER = re.compile(
         r"(?i)\b(?:proxy-)?authorization\\?[\"']?\s*[:=]\s*\\?[\"']?"
-        r"(?P<value>(?:[a-z][\w-]*[ \t]+)?[^\s\"'\\,;()<>\[\]{}]+)"
+        # A scheme word that is the marker is this rule's own earlier work: a second pass must
+        # not take the word after it too.
+        r"(?P<value>(?:(?!REDACTED[ \t])[a-z][\w-]*[ \t]+)?[^\s\"'\\,;()<>\[\]{}]+)"
     )
-    SCHEME = re.compile(r"(?i:\b(?:bot|bearer|basic))\s+(?P<value>[A-Za-z0-9._~+/-]+=*)")
+    SCHEME = re.compile(rf"(?i:\b(?:bot|bearer|basic))\s+(?P<value>[{_CREDENTIAL_CHARS}]+=*)")
 
     def __init__(self) -> None:
         self._header = RegexRule(self.name, self.HEADER, self.marker, group="value")
         self._scheme = RegexRule(
-            self.name, self.SCHEME, self.marker, group="value", validate=_has_digit
+            self.name, self.SCHEME, self.marker, group="value", validate=_is_credential
         )
 
     def scrub(self, text: str, scrubber: Scrubber, counts: Counts | None, key: str | None) -> str:
-        if "uthorization" in text or "UTHORIZATION" in text:
-            text = self._header.scrub(text, scrubber, counts, key)
+        # No substring shortcut before the header pattern: any mixed case ("AuThOrIzAtIoN")
+        # and, in non-ASCII text, "authorİzation" match it; the gate already keeps clean text out.
+        text = self._header.scrub(text, scrubber, counts, key)
         return self._scheme.scrub(text, scrubber, counts, key)
 
 
@@ -420,9 +433,9 @@ class InviteRule(RegexRule):
         )
 
 
-_EMAIL = re.compile(
-    r"(?<![\w.+-])[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![\w-])"
-)
+# The part after "@": the gate too, so that any label ("mail.1and1.com", "y.2z.net") passes it.
+_EMAIL_DOMAIN = r"@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
+_EMAIL = re.compile(rf"(?<![\w.+-])[\w.+-]+{_EMAIL_DOMAIN}(?![\w-])")
 
 
 class EmailRule(RegexRule):
@@ -435,7 +448,7 @@ class EmailRule(RegexRule):
             "EMAIL",
             # "REDACTED@host" is what the URL-credentials rule left: not an address any more.
             validate=lambda m: not m.group(0).startswith("REDACTED@"),
-            gate=r"@[A-Za-z0-9-]+\.[A-Za-z]",
+            gate=_EMAIL_DOMAIN,
         )
 
 
