@@ -297,19 +297,82 @@ def _forms(values: Iterable[str], base: Scrubber) -> set[str]:
     return forms
 
 
-class _ArgumentRule(RegexRule):
-    """The trie regex for short forms; long forms (a whole message, its encodings) are found
-    with ``str.find`` instead: compiling them would cost about a microsecond per character
-    on the event loop, and a 4,000-character message has tens of thousands."""
+def _case_classes() -> dict[int, str]:
+    """Each lower-case character ``re``'s ``(?i)`` treats as another one (dotless i and ``i``,
+    the long s and ``s``), mapped to one member of its class; ``İ`` (whose ``str.lower()`` is two
+    characters, but which ``re`` lowers to ``i``) to ``i``."""
+    from re import _casefix  # type: ignore[attr-defined]
 
-    def __init__(self, pattern: str, long_forms: list[str]) -> None:
+    table: dict[int, str] = {0x130: "i"}
+    extra: dict[int, tuple[int, ...]] = _casefix._EXTRA_CASES
+    for lo, others in extra.items():
+        table[lo] = chr(min(lo, *others))
+    return table
+
+
+_CASE_CLASSES = _case_classes()
+_FIRST = {0x130: "i"}
+
+
+def _folded(text: str) -> str:
+    """``text`` with every character replaced by its class under ``re``'s ``(?i)``: same
+    length, and a form matches ``text`` case-insensitively only where its folding is a
+    substring of this. Only ever used to leave out forms that cannot match."""
+    return text.translate(_FIRST).lower().translate(_CASE_CLASSES)
+
+
+#: Compiled tries kept per report rule, by the forms a string contains (its strings repeat).
+_MAX_TRIES = 32
+
+
+class _ArgumentRule(RegexRule):
+    """Long forms (a whole message, its encodings) are found with ``str.find``; short forms
+    by a trie regex of only the forms each string contains. Compiling a regex costs one to
+    two microseconds per character on the event loop, and a 4,000-character message has
+    thousands of characters of words, of which a report quotes few once the message itself
+    is gone. The trie of a subset matches exactly what the trie of all forms would: a form
+    absent from the string cannot be any match's longest form."""
+
+    def __init__(
+        self, pattern: str, long_forms: list[str], short_forms: Iterable[str] = ()
+    ) -> None:
         super().__init__("argument", pattern, ARGUMENT_MARKER)
-        self.long_forms = sorted(long_forms, key=len, reverse=True)
+        self.long_forms = sorted(long_forms, key=lambda f: (-len(f), f))
+        self.short_forms = [(f, _folded(f)) for f in sorted(short_forms)]
+        self.tries: dict[tuple[str, ...], re.Pattern[str]] = {}
 
     def scrub(self, text: str, scrubber: Scrubber, counts: Counts | None, key: str | None) -> str:
         if self.long_forms:
             text = self._scrub_long(text, scrubber, counts, key)
+        if self.short_forms:
+            return self._scrub_short(text, scrubber, counts, key)
         return super().scrub(text, scrubber, counts, key)
+
+    def _scrub_short(
+        self, text: str, scrubber: Scrubber, counts: Counts | None, key: str | None
+    ) -> str:
+        folded = _folded(text)
+        present = tuple(f for f, low in self.short_forms if low in folded)
+        if not present:
+            return text
+        pattern = self.tries.get(present)
+        if pattern is None:
+            try:
+                pattern = re.compile(f"(?i:{_trie(present)})")
+            except (RecursionError, re.error):  # nested too deep for ``re``: fail closed
+                pattern = re.compile(_EVERYTHING)
+            if len(self.tries) >= _MAX_TRIES:
+                self.tries.clear()
+            self.tries[present] = pattern
+        marker = self.marker
+
+        def repl(match: re.Match[str]) -> str:
+            value = match.group(0)
+            if value == marker or not _hit(self, scrubber, counts, value, key):
+                return value
+            return marker
+
+        return pattern.sub(repl, text)
 
     def _scrub_long(
         self, text: str, scrubber: Scrubber, counts: Counts | None, key: str | None
@@ -350,15 +413,9 @@ def argument_scrubber(base: Scrubber, values: Iterable[str]) -> Scrubber | None:
         return None
     long_forms = [f for f in forms if len(f) > _LONG_FORM_CHARS]
     short = [f for f in forms if len(f) <= _LONG_FORM_CHARS]
-    pattern = _EVERYTHING
-    if len(forms) <= MAX_ARGUMENT_VALUES:
-        pattern = f"(?i:{_trie(short)})" if short else r"(?!)"
-        try:
-            re.compile(pattern)
-        except (RecursionError, re.error):  # values nested too deep for ``re``: fail closed
-            pattern = _EVERYTHING
-    if pattern == _EVERYTHING:
-        long_forms = []
-    # No gate: a report has a handful of strings, and a second huge regex would cost more.
-    rule = _ArgumentRule(pattern, long_forms)
+    if len(forms) > MAX_ARGUMENT_VALUES:
+        rule = _ArgumentRule(_EVERYTHING, [])
+    else:
+        # No gate: a report has a handful of strings, and a second huge regex would cost more.
+        rule = _ArgumentRule(r"(?!)", long_forms, short)
     return Scrubber([*base.rules, rule], keep=base.keep, max_chars=base.max_chars)
