@@ -301,10 +301,13 @@ def _case_classes() -> dict[int, str]:
     """Each lower-case character ``re``'s ``(?i)`` treats as another one (dotless i and ``i``,
     the long s and ``s``), mapped to one member of its class; ``İ`` (whose ``str.lower()`` is two
     characters, but which ``re`` lowers to ``i``) to ``i``."""
-    from re import _casefix  # type: ignore[attr-defined]
-
     table: dict[int, str] = {0x130: "i"}
-    extra: dict[int, tuple[int, ...]] = _casefix._EXTRA_CASES
+    try:  # CPython's own table (3.11+); a private module, so never a reason to fail import
+        from re import _casefix  # type: ignore[attr-defined]
+
+        extra: dict[int, tuple[int, ...]] = dict(_casefix._EXTRA_CASES)
+    except Exception:
+        extra = {}
     for lo, others in extra.items():
         table[lo] = chr(min(lo, *others))
     return table
