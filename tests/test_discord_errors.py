@@ -857,3 +857,33 @@ async def test_an_earlier_invocations_argument_is_redacted_from_breadcrumbs(
     ]
     assert EARLIER_SECRET.encode() not in raw_export(grpc_receiver)
     assert sent_texts() == ["nothing found"]
+
+
+#: A synthetic value for the slash case (long and odd, see above).
+SLASH_SECRET = "bandersnatch-7741-vq"
+
+
+class SlashLeaky(commands.Cog):
+    """A slash command that logs its option and succeeds."""
+
+    @app_commands.command()
+    async def ssearch(self, interaction: discord.Interaction[Any], query: str) -> None:
+        log.warning("slash search for %s found nothing", query)
+
+
+async def test_an_earlier_slash_invocations_option_is_redacted_from_breadcrumbs(
+    bot: commands.Bot, telemetry: Telemetry, grpc_receiver: GrpcReceiver
+) -> None:
+    await instrumented_leaky(bot, telemetry)
+    await bot.add_cog(telemetry.instrument_cog(SlashLeaky(), bot=bot))
+    await bot.tree._call(slash_interaction(bot, "ssearch", {"query": SLASH_SECRET}))
+    with pytest.raises(commands.CommandInvokeError):
+        await dpytest.message("!crash")
+
+    (span,) = reports(grpc_receiver, telemetry, "error ZeroDivisionError")
+    crumbs = [e["attributes"] for e in span["events"] if e["name"] == "breadcrumb"]
+    assert [c["otel_discord.breadcrumb.message"] for c in crumbs] == [
+        "slash search for ARGUMENT found nothing"
+    ]
+    assert SLASH_SECRET.encode() not in raw_export(grpc_receiver)
+

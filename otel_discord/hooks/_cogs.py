@@ -143,11 +143,11 @@ class DiscordHooks:
         async def invoke(ctx: commands.Context[Any], /) -> None:
             # The values a later report's breadcrumbs may hold: the raw words now (the command
             # may log before it ends), the converted values once it has run.
-            values = self._remember(ctx)
+            values = self._remember(lambda: context_arguments(ctx))
             try:
                 return await traced_invoke(ctx)
             finally:
-                self._remember(ctx, values)
+                self._remember(lambda: context_arguments(ctx), values)
 
         async def traced_invoke(ctx: commands.Context[Any], /) -> None:
             if not self._start_done and self._start_count is not None:
@@ -180,10 +180,13 @@ class DiscordHooks:
         command.invoke = invoke  # type: ignore[method-assign]
         command.__otel_discord__ = self  # type: ignore[attr-defined]
 
-    def _remember(self, ctx: commands.Context[Any], values: list[str] | None = None) -> list[str]:
-        """Record this invocation's argument values (into ``values`` if given). Never raises."""
+    def _remember(
+        self, collect: Callable[[], list[str]], values: list[str] | None = None
+    ) -> list[str]:
+        """Record the argument values ``collect()`` finds of an invocation (into ``values`` if
+        given). Never raises."""
         try:
-            found = context_arguments(ctx)
+            found = collect()
             if values is None:
                 values = found
                 self.reports.remember_arguments(values)
@@ -193,9 +196,45 @@ class DiscordHooks:
             log.debug("otel_discord: could not record an invocation's arguments", exc_info=True)
         return values if values is not None else []
 
+    def _hook_app_command(self, command: app_commands.Command[Any, ..., Any]) -> None:
+        """Record a slash invocation's option values for later reports' breadcrumbs, as
+        ``Command.invoke`` does for prefix ones: a slash command (a hybrid one invoked as
+        slash too) never passes through ``Command.invoke``. Errors are still reported by the
+        chained ``tree.on_error``; this only records, then awaits the original unchanged.
+
+        Per command object, like :meth:`_hook_command`: discord.py copies a cog's app
+        commands (``_copy_with``) when the cog is constructed, before it can be instrumented,
+        and the tree calls these copies."""
+        if getattr(command, "__otel_discord__", None) is self:
+            return
+        original = command._invoke_with_namespace
+
+        async def invoke_with_namespace(
+            interaction: discord.Interaction[Any], namespace: app_commands.Namespace, /
+        ) -> Any:
+            values = self._remember(lambda: self._slash_arguments(interaction))
+            try:
+                return await original(interaction, namespace)
+            finally:
+                self._remember(lambda: self._slash_arguments(interaction), values)
+
+        command._invoke_with_namespace = invoke_with_namespace  # type: ignore[method-assign,assignment]
+        command.__otel_discord__ = self  # type: ignore[attr-defined]
+
+    @staticmethod
+    def _slash_arguments(interaction: discord.Interaction[Any]) -> list[str]:
+        # A hybrid command run as slash keeps its Context here: its converted values too.
+        ctx = getattr(interaction, "_baton", None)
+        if isinstance(ctx, commands.Context):
+            return context_arguments(ctx)
+        return interaction_arguments(interaction)
+
     def instrument_cog(self, cog: commands.Cog, bot: AnyBot | None = None) -> None:
         for command in cog.walk_commands():
             self._hook_command(command)
+        for app_command in cog.walk_app_commands():
+            if isinstance(app_command, app_commands.Command):
+                self._hook_app_command(app_command)
         if any(True for _ in cog.walk_app_commands()):
             self._app_cogs.add(cog)
         for _name, method in cog.get_listeners():
