@@ -859,16 +859,24 @@ async def test_an_earlier_invocations_argument_is_redacted_from_breadcrumbs(
     assert sent_texts() == ["nothing found"]
 
 
-#: A synthetic value for the slash case (long and odd, see above).
+#: Synthetic values for the slash and author-name cases (long and odd, see above).
 SLASH_SECRET = "bandersnatch-7741-vq"
+AUTHOR_NAME_SECRET = "frumiousqx5583"
+AUTHOR_NICK_SECRET = "tumtumtree-2917-kz"
 
 
 class SlashLeaky(commands.Cog):
-    """A slash command that logs its option and succeeds."""
+    """A slash command that logs its option and succeeds; a listener that prints its author."""
 
     @app_commands.command()
     async def ssearch(self, interaction: discord.Interaction[Any], query: str) -> None:
         log.warning("slash search for %s found nothing", query)
+
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        if message.content == "whoami":
+            author: Any = message.author
+            raise ValueError(f"unknown author {author.name} ({author.nick})")
 
 
 async def test_an_earlier_slash_invocations_option_is_redacted_from_breadcrumbs(
@@ -887,3 +895,21 @@ async def test_an_earlier_slash_invocations_option_is_redacted_from_breadcrumbs(
     ]
     assert SLASH_SECRET.encode() not in raw_export(grpc_receiver)
 
+
+async def test_a_listeners_message_author_names_are_redacted(
+    bot: commands.Bot, telemetry: Telemetry, grpc_receiver: GrpcReceiver
+) -> None:
+    from discord.ext.test import backend
+
+    await bot.add_cog(telemetry.instrument_cog(SlashLeaky(), bot=bot))
+    guild = dpytest.get_config().guilds[0]
+    user = backend.make_user(AUTHOR_NAME_SECRET, "0001")
+    member = backend.make_member(user, guild, nick=AUTHOR_NICK_SECRET)
+    await dpytest.message("whoami", member=member)
+    await dpytest.run_all_events()
+
+    (span,) = reports(grpc_receiver, telemetry, "error ValueError")
+    assert span["status"]["message"] == "ValueError: unknown author ARGUMENT (ARGUMENT)"
+    raw = raw_export(grpc_receiver)
+    assert AUTHOR_NAME_SECRET.encode() not in raw
+    assert AUTHOR_NICK_SECRET.encode() not in raw

@@ -189,10 +189,20 @@ def _text_values(text: Any) -> list[str]:
     return [text, *_words(text)] if isinstance(text, str) and text else []
 
 
+def _message_values(message: discord.Message) -> list[str]:
+    """A message's content and its words, and its author's names (as a converted command
+    ``Member``'s are: a listener prints ``message.author`` as readily as the content)."""
+    out = _text_values(message.content)
+    author = getattr(message, "author", None)
+    if isinstance(author, discord.abc.User):
+        out.extend(_user_names(author))
+    return out
+
+
 def _listener_values(obj: Any, out: list[str], depth: int) -> None:
     """What ``obj``, one argument of a listener, carries of messages and invocations."""
     if isinstance(obj, discord.Message):
-        out.extend(_text_values(obj.content))
+        out.extend(_message_values(obj))
     elif isinstance(obj, commands.Context):
         out.extend(context_arguments(obj))
     elif isinstance(obj, discord.Interaction):
@@ -207,23 +217,24 @@ def _listener_values(obj: Any, out: list[str], depth: int) -> None:
         for attr in ("message", "cached_message"):
             message = getattr(obj, attr, None)
             if isinstance(message, discord.Message):
-                out.extend(_text_values(message.content))
+                out.extend(_message_values(message))
         cached = getattr(obj, "cached_messages", None)
         if isinstance(cached, list) and depth == 0:
             for message in itertools.islice(cached, _MAX_LISTENER_ITEMS):
                 if isinstance(message, discord.Message):
-                    out.extend(_text_values(message.content))
+                    out.extend(_message_values(message))
         data = getattr(obj, "data", None)
         if isinstance(data, Mapping):
             out.extend(_text_values(data.get("content")))
 
 
 def listener_arguments(args: Iterable[Any]) -> list[str]:
-    """The content (and its words) of every message a listener was given, directly
-    (``on_message``), in a list (``on_bulk_message_delete``), through another object
-    (``reaction.message``, a raw payload's ``cached_message`` or ``data``), and everything
-    :func:`context_arguments` collects of a ``Context`` (``on_command_error``). Bounded: lists
-    one level deep, at most :data:`_MAX_LISTENER_ITEMS` items each. Never raises."""
+    """The content (and its words) and the author's names of every message a listener was
+    given, directly (``on_message``), in a list (``on_bulk_message_delete``), through another
+    object (``reaction.message``, a raw payload's ``cached_message``; its ``data`` gives only
+    the content), and everything :func:`context_arguments` collects of a ``Context``
+    (``on_command_error``). Bounded: lists one level deep, at most :data:`_MAX_LISTENER_ITEMS`
+    items each, four names per message. Never raises."""
     out: list[str] = []
     for arg in itertools.islice(args, _MAX_LISTENER_ITEMS):
         try:
