@@ -648,17 +648,21 @@ class SentryHub:
         self._users = 0
         self._lock = threading.Lock()
 
+    def _new_client(self, *, session: bool = True) -> SentryClient:
+        return SentryClient(
+            self.config,
+            self.reporter,
+            scrubber=self.scrubber,
+            gate=self.gate,
+            resource=self.resource,
+            delivery=self.delivery,
+            session=session,
+        )
+
     def _build(self) -> SentryClient:
         # With the lock held: a concurrent ``release`` can neither close nor replace it.
         if self._client is None:
-            self._client = SentryClient(
-                self.config,
-                self.reporter,
-                scrubber=self.scrubber,
-                gate=self.gate,
-                resource=self.resource,
-                delivery=self.delivery,
-            )
+            self._client = self._new_client()
         return self._client
 
     def client(self) -> SentryClient:
@@ -702,16 +706,7 @@ class SentryHub:
             if self._client is not None:
                 self._users += 1
                 return self._client, True
-        client = SentryClient(
-            self.config,
-            self.reporter,
-            scrubber=self.scrubber,
-            gate=self.gate,
-            resource=self.resource,
-            delivery=self.delivery,
-            session=False,
-        )
-        return client, False
+        return self._new_client(session=False), False
 
 
 class SentryExporter(SpanExporter):
