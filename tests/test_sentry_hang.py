@@ -118,6 +118,26 @@ def test_an_error_report_the_full_sentry_queue_refused_is_on_disk_before_shutdow
     assert len(queued(tmp_path)) == 3
 
 
+def test_the_sentry_worker_thread_ends_after_shutdown_also_when_its_queue_was_full(
+    silent: SilentServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_sentry, "QUEUE_SIZE", 1)
+    before = sentry_workers()
+    telemetry = make_telemetry(
+        f"http://{KEY}@127.0.0.1:{silent.port}/7", tmp_path, otlp_timeout=3.0
+    )
+    for i in range(3):  # one hangs in the request, one fills the queue, one is refused by it
+        fail(telemetry, f"boom {i}")
+        telemetry.force_flush(3)
+    assert wait_for(lambda: silent.bytes > 0)
+    ours = sentry_workers() - before
+    assert ours  # the SDK's worker, stuck in the hanging request
+    telemetry.shutdown(3)
+    assert len(queued(tmp_path)) == 3
+    # otlp_timeout (3 s) is the request timeout; close waits at most CLOSE_TIMEOUT.
+    assert wait_for(lambda: not any(t.is_alive() for t in ours), 3.0 + _sentry.CLOSE_TIMEOUT + 2)
+
+
 def test_an_error_report_a_hanging_sentry_never_answered_reaches_bugsink_once_in_the_next_run(
     bugsink: Bugsink, silent: SilentServer, tmp_path: Path
 ) -> None:

@@ -15,6 +15,7 @@ disk queue (:mod:`otel_discord._durable`) and are sent again later, also after a
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import json
@@ -215,8 +216,6 @@ def _durable_transport(timeout: float = 30.0) -> type[Transport] | None:
     base = _hooked_transport()
     if base is None:
         return None
-    from queue import Empty, Queue
-
     class DurableTransport(base):  # type: ignore[valid-type,misc]
         TIMEOUT = timeout
 
@@ -332,16 +331,23 @@ def _durable_transport(timeout: float = 30.0) -> type[Transport] | None:
 
         def kill(self) -> None:
             self._killed = True
+            # What waits in the SDK's queue is on disk already (close_in_flight), and the
+            # worker's stop marker must fit: with a full queue the SDK's kill fails and its
+            # thread waits forever (and would send what was saved, twice). The SDK has its own
+            # queue class (sentry_sdk._queue.Queue, not queue.Queue): duck-typed, bounded.
             queue = getattr(self._worker, "_queue", None)
-            if isinstance(queue, Queue):
-                # What waits there is on disk already (close_in_flight), and the worker's stop
-                # marker must fit: with a full queue the SDK's kill fails and its thread stays.
-                while True:
-                    try:
-                        queue.get_nowait()
-                    except Empty:
-                        break
-                    queue.task_done()
+            get_nowait = getattr(queue, "get_nowait", None)
+            task_done = getattr(queue, "task_done", None)
+            for _ in range(QUEUE_SIZE + MAX_IN_FLIGHT + 1):
+                if get_nowait is None:
+                    break
+                try:
+                    get_nowait()
+                except Exception:  # its Empty, whichever class that is
+                    break
+                if task_done is not None:
+                    with contextlib.suppress(Exception):
+                        task_done()
             super().kill()
             with self._lock:
                 rest = [a for _, a in self._in_flight.values() if a is not self._sending]
