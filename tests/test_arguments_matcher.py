@@ -1,5 +1,6 @@
 """The argument rule matches exactly what its earlier form did: one trie regex of every short
-form, compiled per report. That implementation is kept here as the oracle."""
+form, compiled per report, and each long form found case-insensitively as ``re`` compares. That
+implementation is kept here as the oracle."""
 
 from __future__ import annotations
 
@@ -37,27 +38,15 @@ class _OracleRule(RegexRule):
         self.long_forms = sorted(long_forms, key=lambda f: (-len(f), f))
 
     def scrub(self, text: str, scrubber: Scrubber, counts: Counts | None, key: str | None) -> str:
+        # Long forms: case-insensitively as ``re``'s ``(?i)`` compares, left to right, longest
+        # form first (the rule finds them with ``str.find`` over a folded copy instead).
         for form in self.long_forms:
-            if len(form) > len(text):
-                continue
-            low = text.lower()
-            haystack = low if len(low) == len(text) else text
-            start = haystack.find(form)
-            if start < 0:
-                continue
-            out: list[str] = []
-            done = 0
-            while start >= 0:
-                value = text[start : start + len(form)]
-                if _hit(self, scrubber, counts, value, key):
-                    out.append(text[done:start])
-                    out.append(self.marker)
-                else:
-                    out.append(text[done : start + len(form)])
-                done = start + len(form)
-                start = haystack.find(form, done)
-            out.append(text[done:])
-            text = "".join(out)
+
+            def repl(match: re.Match[str]) -> str:
+                value = match.group(0)
+                return self.marker if _hit(self, scrubber, counts, value, key) else value
+
+            text = re.sub(f"(?i:{re.escape(form)})", repl, text)
         return super().scrub(text, scrubber, counts, key)
 
 
@@ -160,3 +149,12 @@ def test_folding_keeps_each_characters_place_and_is_res_own_case_rule() -> None:
     assert len(folded) == len(text)
     lowered = "".join(chr(_sre.unicode_tolower(ord(ch))) for ch in text)
     assert _folded(lowered) == folded
+
+
+def test_a_long_form_is_found_in_a_string_that_also_holds_a_dotted_capital_i() -> None:
+    """``str.lower`` makes "İ" two characters, which threw every offset off: a long value
+    (a token, a URL) next to a Turkish place name went out unredacted."""
+    token = "Xq7Lm2Pz9Rt4Vb8Nc3Kd6Hf1Jg5Ws0Ye" * 3
+    scrubber = argument_scrubber(Scrubber([]), [token])
+    assert scrubber is not None
+    assert scrubber.scrub_text(f"bad city İstanbul {token}") == "bad city İstanbul ARGUMENT"

@@ -351,7 +351,9 @@ class _ArgumentRule(RegexRule):
         self, pattern: str, long_forms: list[str], short_forms: Iterable[str] = ()
     ) -> None:
         super().__init__("argument", pattern, ARGUMENT_MARKER)
-        self.long_forms = sorted(long_forms, key=lambda f: (-len(f), f))
+        self.long_forms = [
+            (f, _folded(f)) for f in sorted(long_forms, key=lambda f: (-len(f), f))
+        ]
         self.short_forms = [(f, _folded(f)) for f in sorted(short_forms)]
         self.tries: dict[tuple[str, ...], re.Pattern[str]] = {}
 
@@ -391,13 +393,17 @@ class _ArgumentRule(RegexRule):
     def _scrub_long(
         self, text: str, scrubber: Scrubber, counts: Counts | None, key: str | None
     ) -> str:
-        for form in self.long_forms:
+        haystack = ""
+        for form, folded_form in self.long_forms:
             if len(form) > len(text):
                 continue
-            low = text.lower()
-            # Offsets of the lowered text are the text's only if lowering kept its length.
-            haystack = low if len(low) == len(text) else text
-            start = haystack.find(form)
+            if len(haystack) != len(text) or not haystack:
+                # Folded as the short forms are: same length as the text (an "İ" anywhere in
+                # it no longer throws every offset off, as ``str.lower`` did), so offsets hold.
+                haystack = _folded(text)
+            if len(haystack) != len(text):  # never, but offsets must hold: match as typed
+                haystack, folded_form = text, form
+            start = haystack.find(folded_form)
             if start < 0:
                 continue
             out: list[str] = []
@@ -410,9 +416,10 @@ class _ArgumentRule(RegexRule):
                 else:
                     out.append(text[done : start + len(form)])
                 done = start + len(form)
-                start = haystack.find(form, done)
+                start = haystack.find(folded_form, done)
             out.append(text[done:])
             text = "".join(out)
+            haystack = ""  # the text changed: fold it again for the next form
         return text
 
 
