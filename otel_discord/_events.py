@@ -9,7 +9,6 @@ exporter, built lazily like the span exporters.
 from __future__ import annotations
 
 import copy
-import functools
 import logging
 import math
 import re
@@ -18,7 +17,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from importlib import metadata as importlib_metadata
 from typing import Any
 
 from opentelemetry import trace
@@ -54,6 +52,7 @@ from otel_discord._attributes import (
     VERSION_REPORTER,
 )
 from otel_discord._pipeline import RateLimitedLog, flush_within, shutdown_within
+from otel_discord._resource import package_version
 from otel_discord._version import __version__
 from otel_discord.scrubbing import Scrubber, cut_text
 
@@ -188,13 +187,8 @@ def check_allowlist(names: Iterable[str]) -> frozenset[str]:
     return frozenset(_check_name("allowlisted private_metadata key", n) for n in names)
 
 
-@functools.cache
 def _version_of(dist: str) -> str:
-    # Cached: reading package metadata scans sys.path, and started() runs on the bot's loop.
-    try:
-        return importlib_metadata.version(dist)
-    except importlib_metadata.PackageNotFoundError:
-        return "none"
+    return package_version(dist) or "none"
 
 
 def running_red_version() -> str | None:

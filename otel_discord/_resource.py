@@ -3,6 +3,7 @@ no command line (Red takes ``--token`` there), no resource detectors."""
 
 from __future__ import annotations
 
+import functools
 import platform
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -22,7 +23,10 @@ from otel_discord._version import __version__
 INSTANCE_ID = str(uuid.uuid4())
 
 
-def _version_of(dist: str) -> str | None:
+@functools.cache
+def package_version(dist: str) -> str | None:
+    """The installed version of ``dist``, or None. Cached: reading package metadata scans
+    ``sys.path``, and the start-up event asks on the bot's loop."""
     try:
         return metadata.version(dist)
     except metadata.PackageNotFoundError:
@@ -101,7 +105,7 @@ def build_resource(
         INSTALL_ID: install_id,
         "telemetry.sdk.name": "opentelemetry",
         "telemetry.sdk.language": "python",
-        "telemetry.sdk.version": _version_of("opentelemetry-sdk") or "unknown",
+        "telemetry.sdk.version": package_version("opentelemetry-sdk") or "unknown",
         "telemetry.distro.name": "otel-discord",
         "telemetry.distro.version": __version__,
         "process.runtime.name": platform.python_implementation().lower(),
@@ -109,7 +113,7 @@ def build_resource(
     }
     if service_version:
         attributes["service.version"] = service_version
-    discord_version = _version_of("discord.py")
+    discord_version = package_version("discord.py")
     if discord_version:
         attributes["discord.py.version"] = discord_version
     if extra:
