@@ -9,6 +9,8 @@ import logging
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
 
 import discord
 import discord.ext.test as dpytest
@@ -60,6 +62,14 @@ def direct_messages() -> list[discord.Message]:
         if isinstance(message.channel, discord.DMChannel):
             out.append(message)
     return out
+
+
+def reply_text(reply: discord.Message) -> str:
+    """A reply's text: a long one comes as a file, which dpytest saves and names by a file URI."""
+    if reply.attachments:
+        (attachment,) = reply.attachments
+        return Path(url2pathname(urlsplit(attachment.url).path)).read_text()
+    return reply.content.removeprefix("```\n").removesuffix("\n```")
 
 
 async def load(bot: commands.Bot, telemetry: Telemetry, cog: commands.Cog) -> None:
@@ -203,12 +213,7 @@ async def test_preview_shows_the_resource_and_latest_report_as_it_would_be_sent(
         await dpytest.message(f"{PREFIX}alpha")
     await dpytest.message(f"{PREFIX}telemetry preview")
 
-    reply = dpytest.get_message()
-    if reply.attachments:  # a long preview comes as a file
-        text = Path(reply.attachments[0].url).read_text()
-    else:
-        text = reply.content.removeprefix("```\n").removesuffix("\n```")
-    shown = json.loads(text)
+    shown = json.loads(reply_text(dpytest.get_message()))
     assert shown["resource"]["service.name"] == "mycog"
     assert shown["sent"] is False
     report = shown["report"]
@@ -218,6 +223,44 @@ async def test_preview_shows_the_resource_and_latest_report_as_it_would_be_sent(
     assert shown["code"] == telemetry.errors.buffer[-1].code
     assert telemetry.force_flush(5)
     assert grpc_receiver.received.spans() == []  # preview never leaves the process
+
+
+class Verbose(commands.Cog):
+    @commands.command()
+    async def verbose(self, ctx: commands.Context[Any]) -> None:
+        raise ValueError("the feed answered " + "nothing useful, " * 200)
+
+
+async def test_a_long_preview_comes_as_a_file_holding_the_same_json(
+    bot: commands.Bot, telemetry: Telemetry
+) -> None:
+    await bot.add_cog(telemetry.owner_cog())
+    await load(bot, telemetry, Verbose())
+    direct_messages()
+    with pytest.raises(commands.CommandInvokeError):
+        await dpytest.message(f"{PREFIX}verbose")
+    await dpytest.message(f"{PREFIX}telemetry preview")
+
+    reply = dpytest.get_message()
+    (attachment,) = reply.attachments
+    assert attachment.filename == "telemetry.txt"
+    shown = json.loads(reply_text(reply))
+    assert shown == json.loads(OwnerControls([telemetry.errors]).preview())
+    assert shown["report"]["attributes"]["discord.command"] == "verbose"
+
+
+async def test_a_short_preview_comes_inline_as_a_code_block(
+    bot: commands.Bot, telemetry: Telemetry
+) -> None:
+    await bot.add_cog(telemetry.owner_cog())
+    await load(bot, telemetry, Beta())
+    direct_messages()
+    await dpytest.message(f"{PREFIX}telemetry preview")
+
+    reply = dpytest.get_message()
+    assert reply.attachments == []
+    assert reply.content.startswith("```\n{")
+    assert json.loads(reply_text(reply))["report"] is None
 
 
 async def test_preview_shows_the_status_description_that_send_sends(
