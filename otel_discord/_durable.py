@@ -311,11 +311,15 @@ class DurableQueue:
                         expired += 1
                     else:
                         dropped += 1
+            # Counted under the same lock as the unlink: ``stats`` never sees a file gone and
+            # not yet counted.
+            if expired:
+                self._count("dropped_expired", expired)
+            if dropped:
+                self._count("dropped_oldest", dropped)
         if expired:
-            self._count("dropped_expired", expired)
             log.warning("otel_discord: dropped %d queued batches older than the age bound", expired)
         if dropped:
-            self._count("dropped_oldest", dropped)
             log.warning(
                 "otel_discord: delivery queue full; dropped the %d oldest batches "
                 "(%d dropped so far)",
@@ -356,21 +360,23 @@ class DurableQueue:
 
     def _set_aside_path(self, path: Path, why: str) -> None:
         corrupt = self.directory / "corrupt"
-        try:
-            corrupt.mkdir(parents=True, exist_ok=True)
-            os.replace(path, corrupt / path.name)
-        except FileNotFoundError:
-            return  # another process set it aside first
-        except OSError:
-            if not self._unlink(path):
-                return
-        self._count("set_aside")
+        with self._lock:  # moved and counted as one step for ``stats``
+            try:
+                corrupt.mkdir(parents=True, exist_ok=True)
+                os.replace(path, corrupt / path.name)
+            except FileNotFoundError:
+                return  # another process set it aside first
+            except OSError:
+                if not self._unlink(path):
+                    return
+            self._count("set_aside")
         log.warning("otel_discord: queued batch %s %s; moved to %s", path.name, why, corrupt)
 
     def remove(self, entry: QueueEntry, reason: str = "delivered") -> None:
-        self._forget(entry)
-        if self._unlink(entry.path):
-            self._count(reason)
+        with self._lock:  # unlinked and counted as one step for ``stats``
+            self._forget(entry)
+            if self._unlink(entry.path):
+                self._count(reason)
 
     @contextlib.contextmanager
     def draining(self) -> Iterator[bool]:

@@ -7,16 +7,16 @@ import asyncio
 import atexit
 import concurrent.futures
 import functools
+import heapq
 import inspect
+import itertools
 import logging
-import math
 import threading
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
-from time import monotonic
 from typing import Any, ClassVar, ParamSpec, TypeVar, cast, overload
 
 from opentelemetry import trace
@@ -71,6 +71,55 @@ def _consent_reader() -> concurrent.futures.ThreadPoolExecutor:
         return _reader
 
 
+class _GateTimer:
+    """One daemon thread, shared by every reporter, that reopens shut consent gates when their
+    consent re-read falls due: it re-reads the record (file I/O belongs in a thread) and clears
+    the flag, so the next call checks the gate in full against a fresh record. A shut gate thus
+    costs a traced call one attribute read and no clock read. Made on first use; while nothing
+    is due it waits without waking up."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._due: list[tuple[float, int, weakref.ref[Reporter]]] = []
+        self._order = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def reopen_at(self, when: float, reporter: Reporter) -> bool:
+        """Clear ``reporter``'s shut flag at ``when`` (monotonic). False if no thread can run
+        (interpreter shutting down): the caller then leaves its gate unflagged."""
+        try:
+            with self._cond:
+                if self._thread is None or not self._thread.is_alive():  # also after a fork
+                    thread = threading.Thread(target=self._run, name="otel-discord-gate")
+                    thread.daemon = True
+                    thread.start()
+                    self._thread = thread
+                heapq.heappush(self._due, (when, next(self._order), weakref.ref(reporter)))
+                self._cond.notify()
+            return True
+        except Exception:
+            return False
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                wait = self._due[0][0] - time.monotonic() if self._due else None
+                if wait is not None and wait <= 0:
+                    ref = heapq.heappop(self._due)[2]
+                else:
+                    self._cond.wait(wait)
+                    continue
+            reporter = ref()
+            if reporter is not None:
+                try:
+                    reporter._reopen()
+                except Exception:  # never lets a reporter's fault end the shared thread
+                    reporter._shut = False
+
+
+_gate_timer = _GateTimer()
+
+
 class Reporter:
     """One reporter: its own tracer provider, consent, scrubber and exporters.
 
@@ -113,8 +162,9 @@ class Reporter:
         self._record = self.consent_store.load(name)
         self._next_refresh = time.monotonic() + CONSENT_REFRESH_SECONDS
         self._refresh_lock = threading.Lock()
-        #: Until when (monotonic) the gate is known to be shut: see ``_gate``.
-        self._off_until = 0.0
+        #: The gate is known to be shut (until the gate timer or a decision clears it): see
+        #: ``_gate``.
+        self._shut = False
         if scrubber is None:
             scrubber = Scrubber(
                 default_rules(
@@ -217,6 +267,13 @@ class Reporter:
                 pass
         self._reload_record()
 
+    def _reopen(self) -> None:
+        # The gate timer's call, in its thread: the re-read is due, so do it here and now.
+        if self._refresh_lock.acquire(blocking=False):
+            self._next_refresh = time.monotonic() + CONSENT_REFRESH_SECONDS
+            self._reload_record()
+        self._shut = False
+
     def _reload_record(self) -> None:
         # Called with ``_refresh_lock`` held; releases it.
         try:
@@ -229,17 +286,19 @@ class Reporter:
     def _gate(self) -> bool:
         """Category ``errors``: spans and error reports.
 
-        Runs for every span and every traced call, so a shut gate is remembered until something
-        could open it: the next consent re-read (or never, after shutdown or with
-        ``enabled = false``); :meth:`enable` and :meth:`disable` forget it at once. Closing is
-        never delayed: an open gate is checked in full each time (kill switches included).
+        Runs for every span and every traced call, so a shut gate is remembered (``_shut``, one
+        attribute read) until something could open it: the next consent re-read, when the gate
+        timer clears the flag (or never, after shutdown or with ``enabled = false``);
+        :meth:`enable` and :meth:`disable` clear it at once. Closing is never delayed: an open
+        gate is checked in full each time (kill switches included).
         """
-        if self._off_until > time.monotonic():
+        if self._shut:
             return False
         if self._gate_now():
             return True
         final = self._closed or self.config.enabled is False
-        self._off_until = math.inf if final else self._next_refresh
+        # Flagged only when something will clear the flag; else checked in full each call.
+        self._shut = final or _gate_timer.reopen_at(self._next_refresh, self)
         return False
 
     def _gate_now(self) -> bool:
@@ -282,7 +341,7 @@ class Reporter:
         self.consent_store.save(record)
         self._record = record
         self._next_refresh = time.monotonic() + CONSENT_REFRESH_SECONDS
-        self._off_until = 0.0
+        self._shut = False
 
     def enable(self, *categories: str) -> None:
         """Record the owner's consent for ``categories`` (default: ``errors`` only); effective at
@@ -376,7 +435,7 @@ class Reporter:
                 @functools.wraps(fn)
                 async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
                     # The shut-gate check of ``_gate`` inlined: a disabled call costs ~nothing.
-                    if self._off_until > monotonic() or not self._gate():
+                    if self._shut or not self._gate():
                         return await afn(*args, **kwargs)
                     with self.span(span_name):
                         return await afn(*args, **kwargs)
@@ -385,7 +444,7 @@ class Reporter:
 
             @functools.wraps(fn)
             def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-                if self._off_until > monotonic() or not self._gate():
+                if self._shut or not self._gate():
                     return fn(*args, **kwargs)
                 with self.span(span_name):
                     return fn(*args, **kwargs)

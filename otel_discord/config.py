@@ -37,6 +37,7 @@ def _warn_once(message: str) -> None:
         _warned.add(message)
         log.warning(message)
 
+
 #: Exporter names accepted in ``exporters``.
 EXPORTER_NAMES = ("console", "file", "otlp", "sentry")
 _SAMPLERS = (
@@ -697,7 +698,6 @@ def _read_toml(path: Path) -> tuple[dict[str, Any], str]:
     if not isinstance(table, dict):
         raise TelemetryConfigError("otel_discord", table, f"file {path}", "a TOML table")
     return table, text
-
 
 
 def _apply(

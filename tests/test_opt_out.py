@@ -91,7 +91,8 @@ def test_nothing_reaches_the_socket(
     settle(listener)
     assert (listener.connections, listener.bytes) == (0, 0)
     assert not telemetry.exporting
-    assert new_threads == []
+    # No exporter thread: at most the shared gate timer, which only clears a flag in memory.
+    assert set(new_threads) <= {"otel-discord-gate"}
     data = tmp_path / "otel-discord-data"
     assert not (data / "spans").exists() and not (data / "events").exists()
 

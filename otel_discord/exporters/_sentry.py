@@ -216,6 +216,7 @@ def _durable_transport(timeout: float = 30.0) -> type[Transport] | None:
     base = _hooked_transport()
     if base is None:
         return None
+
     class DurableTransport(base):  # type: ignore[valid-type,misc]
         TIMEOUT = timeout
 

@@ -351,9 +351,7 @@ class _ArgumentRule(RegexRule):
         self, pattern: str, long_forms: list[str], short_forms: Iterable[str] = ()
     ) -> None:
         super().__init__("argument", pattern, ARGUMENT_MARKER)
-        self.long_forms = [
-            (f, _folded(f)) for f in sorted(long_forms, key=lambda f: (-len(f), f))
-        ]
+        self.long_forms = [(f, _folded(f)) for f in sorted(long_forms, key=lambda f: (-len(f), f))]
         self.short_forms = [(f, _folded(f)) for f in sorted(short_forms)]
         self.tries: dict[tuple[str, ...], re.Pattern[str]] = {}
 
