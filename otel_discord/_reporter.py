@@ -393,14 +393,16 @@ class Reporter:
     ) -> Iterator[Span]:
         """A span of this reporter. It nests under this reporter's active span only; an
         exception is recorded with status ERROR and re-raised unchanged."""
-        parent = None if new_trace else self.current_span()
-        context = trace.set_span_in_context(parent) if parent is not None else Context()
-        try:
-            span: Span = self.tracer.start_span(
-                name, context=context, kind=kind, attributes=attributes, links=links
-            )
-        except Exception:
-            span = INVALID_SPAN
+        span: Span = INVALID_SPAN
+        if not self._shut:  # a known-shut gate skips the SDK (ids, sampler) altogether
+            parent = None if new_trace else self.current_span()
+            context = trace.set_span_in_context(parent) if parent is not None else Context()
+            try:
+                span = self.tracer.start_span(
+                    name, context=context, kind=kind, attributes=attributes, links=links
+                )
+            except Exception:
+                span = INVALID_SPAN
         token = self._current.set(span)
         try:
             yield span

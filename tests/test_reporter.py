@@ -48,6 +48,23 @@ def test_enable_is_effective_immediately(http_receiver: HttpReceiver) -> None:
     telemetry.shutdown(2)
 
 
+def test_a_span_while_reporting_is_off_is_the_invalid_span_and_makes_no_ids(
+    http_receiver: HttpReceiver,
+) -> None:
+    telemetry = reporter(http_receiver.endpoint)
+    try:
+        with telemetry.span("first"):  # the gate is found shut and remembered
+            pass
+        with telemetry.span("outer") as outer, telemetry.span("inner") as inner:
+            assert outer is trace.INVALID_SPAN and inner is trace.INVALID_SPAN
+            assert telemetry.current_span() is inner
+        telemetry.enable()
+        with telemetry.span("on") as on:
+            assert on.is_recording() and on.get_span_context().is_valid
+    finally:
+        telemetry.shutdown(2)
+
+
 def test_disable_is_effective_immediately(http_receiver: HttpReceiver) -> None:
     telemetry = reporter(http_receiver.endpoint)
     telemetry.enable()
