@@ -28,7 +28,9 @@ from tests._backends import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv-bugsink"
-PROJECTS = ("A", "B", "C")
+#: "Q" (quiet) is the consent tests' own: no other test sends to it, so a straggling request of
+#: an earlier test (the server lives for the session) cannot count against them.
+PROJECTS = ("A", "B", "C", "Q")
 
 # Run inside bugsink's venv: migrate both databases, make the projects and an API token, print
 # them as one JSON line. One Django process instead of five ``bugsink-manage`` calls.
@@ -145,11 +147,29 @@ class Bugsink:
                 raise AssertionError(f"project {project}: {len(events)} events, wanted {count}")
             time.sleep(0.1)
 
-    def requests_seen(self) -> int:
+    def requests_seen(self, project: str | None = None) -> int:
         """How many requests reached the server so far (its access log; ``/api/`` reads by the
-        tests themselves excluded)."""
+        tests themselves excluded), or only those to ``project``'s ingest endpoints."""
         log = (self.directory / "access.log").read_text(errors="replace")
-        return sum(1 for line in log.splitlines() if line and "/api/canonical/" not in line)
+        lines = [line for line in log.splitlines() if line and "/api/canonical/" not in line]
+        if project is not None:
+            path = f" /api/{self.project_id(project)}/"
+            lines = [line for line in lines if path in line]
+        return len(lines)
+
+    def settled_requests(self, project: str, quiet: float = 1.0, timeout: float = 15.0) -> int:
+        """``requests_seen(project)`` once it has not changed for ``quiet`` seconds: what the
+        SDK's own worker was still sending has arrived (and been logged)."""
+        deadline = time.monotonic() + timeout
+        seen, since = self.requests_seen(project), time.monotonic()
+        while time.monotonic() < deadline:
+            time.sleep(0.1)
+            now = self.requests_seen(project)
+            if now != seen:
+                seen, since = now, time.monotonic()
+            elif time.monotonic() - since >= quiet:
+                break
+        return seen
 
     def stop(self) -> None:
         if self.proc.poll() is None:
