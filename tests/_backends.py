@@ -25,9 +25,20 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct free ports: all bound at once, so two calls in a row cannot hand out the
+    same port twice (they did, about once in 16,000 pairs)."""
+    sockets = [socket.socket() for _ in range(n)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
 def any_value(value: AnyValue) -> Any:
@@ -367,8 +378,7 @@ class Rotel:
     to ``forward_to`` (an endpoint URL)."""
 
     def __init__(self, forward_to: str, log_dir: Path) -> None:
-        self.grpc_port = free_port()
-        self.http_port = free_port()
+        self.grpc_port, self.http_port = free_ports(2)
         self.forward_to = forward_to
         self.log_path = log_dir / f"rotel-{self.grpc_port}.log"
         self.proc: subprocess.Popen[bytes] | None = None

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from otel_discord import JsonConsentStore, Telemetry, _reporter
+from otel_discord import ConsentRecord, JsonConsentStore, Telemetry, _reporter
 from otel_discord._reporter import _gate_timer
 
 #: The re-read interval here (2 s in the package), to keep the tests short.
@@ -52,6 +54,13 @@ def decide_elsewhere(tmp_path: Path, enabled: bool) -> None:
     store.save(store.load("refreshcog").decided(enabled, ("errors",)))
 
 
+def wait_until(done: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
 def test_an_enable_from_another_process_reaches_the_first_traced_call_on_the_loop_after_the_re_read(
     tmp_path: Path,
 ) -> None:
@@ -64,8 +73,11 @@ def test_an_enable_from_another_process_reaches_the_first_traced_call_on_the_loo
     async def main() -> None:
         await job()  # no consent: the gate shuts
         decide_elsewhere(tmp_path, True)
-        await asyncio.sleep(PAST_REFRESH)  # the re-read falls due and runs off the loop
-        await job()  # the first call after it is traced
+        deadline = time.monotonic() + 10
+        while not telemetry._record.errors:  # re-read by the gate timer, with no call made
+            assert time.monotonic() < deadline, "the record was never re-read"
+            await asyncio.sleep(0.02)
+        await job()  # so the first call after it is traced
 
     try:
         asyncio.run(main())
@@ -80,7 +92,7 @@ def test_an_enable_from_another_process_reaches_a_plain_span_off_the_loop(tmp_pa
         with telemetry.span("before"):
             pass
         decide_elsewhere(tmp_path, True)
-        time.sleep(PAST_REFRESH)
+        wait_until(lambda: telemetry._record.errors)
         with telemetry.span("after"):
             pass
         assert written_span_names(telemetry, tmp_path) == ["after"]
@@ -95,9 +107,7 @@ def test_a_disable_from_another_process_stops_spans_after_the_re_read(tmp_path: 
         with telemetry.span("before"):
             pass
         decide_elsewhere(tmp_path, False)
-        deadline = time.monotonic() + PAST_REFRESH + 5
-        while telemetry.enabled and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: not telemetry.enabled)
         with telemetry.span("after"):
             pass
         assert written_span_names(telemetry, tmp_path) == ["before"]
@@ -126,9 +136,11 @@ def test_a_gate_shut_by_config_starts_no_timer_and_stays_shut(tmp_path: Path) ->
 def test_the_gate_timer_thread_survives_a_store_that_raises(tmp_path: Path) -> None:
     class BrokenStore(JsonConsentStore):
         fail = False
+        failed_on: list[str] = []
 
-        def load(self, reporter: str) -> object:  # type: ignore[override]
+        def load(self, reporter: str) -> ConsentRecord:
             if self.fail:
+                self.failed_on.append(threading.current_thread().name)
                 raise OSError("disk gone")
             return super().load(reporter)
 
@@ -139,15 +151,17 @@ def test_the_gate_timer_thread_survives_a_store_that_raises(tmp_path: Path) -> N
         consent=store,
     )
     try:
-        with telemetry.span("no consent yet"):
+        with telemetry.span("no consent yet"):  # the gate shuts; its timer is due
             pass
         store.fail = True
-        time.sleep(PAST_REFRESH)  # the timer's re-read raises: logged, the thread goes on
+        wait_until(lambda: "otel-discord-gate" in store.failed_on)  # logged, not raised
         store.fail = False
         decide_elsewhere(tmp_path, True)
-        time.sleep(PAST_REFRESH)
+        wait_until(lambda: telemetry.enabled)
         with telemetry.span("after"):
             pass
         assert written_span_names(telemetry, tmp_path) == ["after"]
+        timers = [t for t in threading.enumerate() if t.name == "otel-discord-gate"]
+        assert [t.is_alive() for t in timers] == [True]
     finally:
         telemetry.shutdown(2)

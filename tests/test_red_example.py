@@ -24,6 +24,7 @@ from tests._red import (  # noqa: F401 - Red's fixtures, for this module only
     override_data_path,
     red,
     replies,
+    settle,
     start_red,
     stop_red,
 )
@@ -48,9 +49,9 @@ async def bot(
 
 
 async def enable(bot: Any) -> None:
+    await settle(bot)  # the owner's first-load notice, sent in the background, is out of the way
     await dpytest.message("?telemetry enable red-example")
-    # The owner's first-load notice is sent in the background and may land after the reply.
-    assert "red-example: errors on." in replies()
+    assert replies() == ["red-example: errors on."]
 
 
 async def test_example_cog_error_reaches_the_receiver_scrubbed(

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from opentelemetry import trace
 
-from otel_discord import JsonConsentStore, Rule, Scrubber, Telemetry
+from otel_discord import Rule, Scrubber, Telemetry
 from otel_discord.scrubbing import Counts, default_rules
 from otel_discord.testing import capture_spans
 from tests._backends import HttpReceiver
@@ -105,21 +105,6 @@ def test_queued_spans_are_sent_on_flush_when_consent_stays(http_receiver: HttpRe
         pass
     assert telemetry.force_flush(5)
     assert [s["name"] for s in http_receiver.received.spans()] == ["queued"]
-    telemetry.shutdown(2)
-
-
-def test_consent_changed_by_another_process_applies_without_reload(
-    http_receiver: HttpReceiver, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import otel_discord._reporter as core
-
-    monkeypatch.setattr(core, "CONSENT_REFRESH_SECONDS", 0.05)
-    telemetry = reporter(http_receiver.endpoint)
-    assert not telemetry.enabled
-    store = JsonConsentStore(telemetry.config.resolved_data_dir())  # e.g. the CLI
-    store.save(store.load("rep-cog").decided(True))
-    time.sleep(0.1)
-    assert telemetry.enabled
     telemetry.shutdown(2)
 
 
