@@ -11,6 +11,7 @@ import heapq
 import inspect
 import itertools
 import logging
+import os
 import threading
 import time
 import weakref
@@ -100,6 +101,17 @@ class _GateTimer:
         except Exception:
             return False
 
+    def after_fork(self) -> None:
+        """In a forked child: the thread is gone and its lock may be held for good. Start
+        afresh, and let every gate that was waiting be checked in full on its next call."""
+        due, self._due = self._due, []
+        self._cond = threading.Condition()
+        self._thread = None
+        for _, _, ref in due:
+            reporter = ref()
+            if reporter is not None:
+                reporter._shut = False
+
     def _run(self) -> None:
         while True:
             with self._cond:
@@ -118,6 +130,8 @@ class _GateTimer:
 
 
 _gate_timer = _GateTimer()
+if hasattr(os, "register_at_fork"):  # not on Windows
+    os.register_at_fork(after_in_child=_gate_timer.after_fork)
 
 
 class Reporter:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -163,5 +164,38 @@ def test_the_gate_timer_thread_survives_a_store_that_raises(tmp_path: Path) -> N
         assert written_span_names(telemetry, tmp_path) == ["after"]
         timers = [t for t in threading.enumerate() if t.name == "otel-discord-gate"]
         assert [t.is_alive() for t in timers] == [True]
+    finally:
+        telemetry.shutdown(2)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX only")
+def test_a_forked_child_checks_waiting_gates_afresh_and_starts_its_own_timer(
+    tmp_path: Path,
+) -> None:
+    telemetry = reporter(tmp_path)
+    try:
+        with telemetry.span("parent"):  # shut, with a re-read due on the parent's timer
+            pass
+        assert telemetry._shut
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: the parent's timer thread did not come along
+            try:
+                fresh = not telemetry._shut
+                with telemetry.span("child"):
+                    pass
+                timer = [
+                    t.is_alive() for t in threading.enumerate() if t.name == "otel-discord-gate"
+                ]
+                os.write(
+                    write_end, b"ok" if fresh and telemetry._shut and timer == [True] else b"no"
+                )
+            finally:
+                os._exit(0)
+        os.close(write_end)
+        answer = os.read(read_end, 8)
+        os.close(read_end)
+        os.waitpid(pid, 0)
+        assert answer == b"ok"
     finally:
         telemetry.shutdown(2)
