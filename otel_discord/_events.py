@@ -51,7 +51,12 @@ from otel_discord._attributes import (
     VERSION_RED,
     VERSION_REPORTER,
 )
-from otel_discord._pipeline import RateLimitedLog, flush_within, shutdown_within
+from otel_discord._pipeline import (
+    RateLimitedLog,
+    flush_within,
+    scrub_resource,
+    shutdown_within,
+)
 from otel_discord._resource import package_version
 from otel_discord._version import __version__
 from otel_discord.scrubbing import Scrubber, cut_text
@@ -197,9 +202,12 @@ def running_red_version() -> str | None:
     return _version_of("Red-DiscordBot") if "redbot" in sys.modules else None
 
 
-def scrub_log_record(record: ReadableLogRecord, scrubber: Scrubber) -> ReadableLogRecord:
+def scrub_log_record(
+    record: ReadableLogRecord, scrubber: Scrubber, resource: Resource | None = None
+) -> ReadableLogRecord:
     """A copy of ``record`` with body, event name and attributes scrubbed; private values cut
-    to :data:`MAX_PRIVATE_CHARS` after scrubbing (the rules saw every secret whole)."""
+    to :data:`MAX_PRIVATE_CHARS` after scrubbing (the rules saw every secret whole). Its
+    resource is ``resource`` (the scrubbed one), or else the record's own scrubbed."""
     inner = copy.copy(record.log_record)
     counts: Counter[str] = Counter()
     attributes = scrubber.scrub_attributes(inner.attributes, counts)
@@ -215,7 +223,7 @@ def scrub_log_record(record: ReadableLogRecord, scrubber: Scrubber) -> ReadableL
     inner.attributes = attributes
     return ReadableLogRecord(
         log_record=inner,
-        resource=record.resource,
+        resource=resource or scrub_resource(record.resource, scrubber),
         instrumentation_scope=record.instrumentation_scope,
         limits=record.limits,
     )
@@ -237,13 +245,25 @@ class GatedLogExporter(LogRecordExporter):
         self.gate = gate
         self.scrubber = scrubber
         self.warnings = warnings or RateLimitedLog(log)
+        #: The last raw resource seen and its scrubbed copy: the resource, like a span's, is
+        #: scrubbed once (it changes only when the shards become known).
+        self._resources: tuple[Resource, Resource] | None = None
+
+    def _scrubbed_resource(self, raw: Resource) -> Resource:
+        cached = self._resources
+        if cached is not None and cached[0] is raw:
+            return cached[1]
+        scrubbed = scrub_resource(raw, self.scrubber)
+        self._resources = (raw, scrubbed)
+        return scrubbed
 
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
         allowed: list[ReadableLogRecord] = []
         for record in batch:
             try:
                 if self.gate(_category(record)):
-                    allowed.append(scrub_log_record(record, self.scrubber))
+                    resource = self._scrubbed_resource(record.resource)
+                    allowed.append(scrub_log_record(record, self.scrubber, resource))
             except Exception as exc:
                 self.warnings.warning(
                     "scrub",

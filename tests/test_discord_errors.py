@@ -913,3 +913,40 @@ async def test_a_listeners_message_author_names_are_redacted(
     raw = raw_export(grpc_receiver)
     assert AUTHOR_NAME_SECRET.encode() not in raw
     assert AUTHOR_NICK_SECRET.encode() not in raw
+
+
+def test_an_error_report_that_cannot_be_scrubbed_is_dropped_with_one_warning(
+    grpc_receiver: GrpcReceiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    from otel_discord.scrubbing import Scrubber, default_rules
+    from tests.test_reporter import PoisonRule
+
+    telemetry = Telemetry(
+        "poisoncog",
+        config={
+            "enabled": True,
+            "exporters": ["otlp"],
+            "otlp_protocol": "grpc",
+            "otlp_endpoint": grpc_receiver.endpoint,
+            "schedule_delay": 0.05,
+            "queue_max_bytes": 0,
+        },
+        scrubber=Scrubber([*default_rules(), PoisonRule()]),
+    )
+    try:
+        with caplog.at_level(logging.WARNING, logger="otel_discord"):
+            for _ in range(3):
+                try:
+                    raise RuntimeError("poison in the feed")
+                except RuntimeError as exc:
+                    assert telemetry.errors.capture(exc, "prefix") is None
+        assert telemetry.force_flush(5)
+        warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert warnings == [
+            "otel_discord: dropped an error report that could not be built or scrubbed "
+            "(RuntimeError)"
+        ]
+        assert grpc_receiver.received.spans() == []
+        assert list(telemetry.errors.buffer) == []
+    finally:
+        telemetry.shutdown(2)

@@ -413,3 +413,30 @@ def test_a_private_value_waits_for_scrubbing_cut_to_four_times_its_export_length
     assert 3 * MAX_PRIVATE_CHARS < len(held["note"]) <= 4 * MAX_PRIVATE_CHARS
     marker = held["note"].rpartition("word")[2]
     assert marker.strip(" .") == "[TRUNCATED]"  # cut at a word's end, as every cut is
+
+
+def test_an_event_resource_is_scrubbed_like_a_span_resource(grpc_receiver: GrpcReceiver) -> None:
+    t = Telemetry(
+        "res-events",
+        version=f"1.0 from {FAKE_IP}",
+        config={
+            "exporters": ["otlp"],
+            "otlp_endpoint": grpc_receiver.endpoint,
+            "otlp_protocol": "grpc",
+            "schedule_delay": 0.05,
+            "cluster": f"edge {FAKE_IP}",
+        },
+    )
+    try:
+        t.enable("errors", "usage")
+        t.record("search", "run")
+        with t.span("work"):
+            pass
+        assert t.force_flush(5)
+        (record,) = grpc_receiver.received.wait_for_logs(lambda r: len(r) >= 1)
+        (span,) = grpc_receiver.received.wait_for_names("work")
+        assert record["resource"]["service.version"] == "1.0 from IP-ADDRESS"
+        assert record["resource"] == span["resource"]
+        assert FAKE_IP.encode() not in b"".join(grpc_receiver.received.raw)
+    finally:
+        t.shutdown(2)

@@ -15,6 +15,7 @@ import time
 import traceback
 from collections import Counter, OrderedDict, deque
 from collections.abc import Iterable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,7 @@ from opentelemetry.trace import Span, SpanContext, Status, StatusCode, TraceFlag
 from otel_discord import _attributes as A
 from otel_discord._pipeline import export_once, scrub_span
 from otel_discord._version import __version__
+from otel_discord.consent import kill_switch
 from otel_discord.hooks._arguments import argument_scrubber
 from otel_discord.scrubbing import Scrubber, cut_text
 
@@ -334,8 +336,16 @@ class ErrorReports:
         buffered report, or None if filtered (or if it could not be scrubbed: fail closed)."""
         try:
             return self._capture(exc, kind, attributes or {}, span, name, arguments)
-        except Exception:
+        except Exception as failure:
+            # Fail closed, as the pipeline does: one local warning a minute, never the report.
             log.debug("otel_discord: could not build an error report", exc_info=True)
+            with suppress(Exception):
+                self.reporter._processor.warnings.warning(
+                    "report",
+                    "otel_discord: dropped an error report that could not be built or "
+                    "scrubbed (%s)",
+                    type(failure).__name__,
+                )
             return None
 
     def _capture(
@@ -456,11 +466,24 @@ class ErrorReports:
         code = code.strip().upper()
         return next((r for r in reversed(self.buffer) if r.code == code), None)
 
+    def send_refused(self) -> str | None:
+        """Why :meth:`send` would refuse now, or None. The owner's ``send`` stands in for
+        consent only: a kill switch, ``enabled = false`` in config and a shut-down reporter
+        still win over it."""
+        switch = kill_switch()
+        if switch is not None:
+            return f"{switch} is set"
+        if self.reporter.config.enabled is False:
+            return "enabled = false in the config"
+        if self.reporter._closed:
+            return "the reporter is shut down"
+        return None
+
     def send(self, code: str, timeout: float = 10.0) -> bool:
         """Export the buffered report ``code`` now, consent or not (the owner chose to share
         it). Blocking: call it in a thread. True if every exporter took it."""
         report = self.find(code)
-        if report is None:
+        if report is None or self.send_refused() is not None:
             return False
         # A factory's ``once`` (Sentry's) builds an exporter for this one export, which must not
         # end the run's session or disk queue when it shuts down.
