@@ -19,6 +19,7 @@ from redbot.core.bot import Red
 
 from otel_discord import Telemetry
 from otel_discord import red as otel_red
+from otel_discord.hooks import forward_unhandled
 
 __version__ = "1.0.0"
 
@@ -83,5 +84,6 @@ class RedCog(commands.Cog):
 
     async def cog_command_error(self, ctx: commands.Context, error: Exception) -> None:
         # The cog may handle its own errors here; whatever it does not handle goes back to
-        # Red's core handler (the "Error in command" reply and the log), as Red requires.
-        await ctx.bot.on_command_error(ctx, error, unhandled_by_cog=True)
+        # Red's core handler (the "Error in command" reply and the log), as Red requires:
+        # ``forward_unhandled`` passes it on with ``unhandled_by_cog=True``.
+        await forward_unhandled(ctx, error)
