@@ -15,7 +15,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from typing import Any, ClassVar, ParamSpec, TypeVar, cast, overload
@@ -134,6 +134,70 @@ if hasattr(os, "register_at_fork"):  # not on Windows
     os.register_at_fork(after_in_child=_gate_timer.after_fork)
 
 
+class _OwnParentTracer(trace.Tracer):
+    """The reporter's SDK tracer, as ``Reporter.tracer``: a span started without an explicit
+    ``context`` takes this reporter's active span as parent, or none, never the host bot's (or
+    another reporter's) span from OpenTelemetry's global context."""
+
+    def __init__(self, inner: trace.Tracer, parent: Callable[[], Span | None]) -> None:
+        self._inner = inner
+        self._parent = parent
+
+    def _context(self, context: Context | None) -> Context:
+        if context is not None:
+            return context
+        parent = self._parent()
+        return trace.set_span_in_context(parent) if parent is not None else Context()
+
+    def start_span(
+        self,
+        name: str,
+        context: Context | None = None,
+        kind: SpanKind = SpanKind.INTERNAL,
+        attributes: Attributes = None,
+        links: Sequence[trace.Link] | None = None,
+        start_time: int | None = None,
+        record_exception: bool = True,
+        set_status_on_exception: bool = True,
+    ) -> Span:
+        return self._inner.start_span(
+            name,
+            self._context(context),
+            kind,
+            attributes,
+            links,
+            start_time,
+            record_exception,
+            set_status_on_exception,
+        )
+
+    @contextmanager  # the API's own decorator (``_agnosticcontextmanager``) is private
+    def start_as_current_span(  # type: ignore[override]
+        self,
+        name: str,
+        context: Context | None = None,
+        kind: SpanKind = SpanKind.INTERNAL,
+        attributes: Attributes = None,
+        links: Sequence[trace.Link] | None = None,
+        start_time: int | None = None,
+        record_exception: bool = True,
+        set_status_on_exception: bool = True,
+        end_on_exit: bool = True,
+    ) -> Iterator[Span]:
+        with self._inner.start_as_current_span(
+            name,
+            self._context(context),
+            kind,
+            attributes,
+            links,
+            start_time,
+            record_exception,
+            set_status_on_exception,
+            end_on_exit,
+        ) as span:
+            yield span
+
+
 class Reporter:
     """One reporter: its own tracer provider, consent, scrubber and exporters.
 
@@ -232,7 +296,9 @@ class Reporter:
             shutdown_on_exit=False,
         )
         self._provider.add_span_processor(self._processor)
-        self.tracer: trace.Tracer = self._provider.get_tracer("otel_discord", __version__)
+        self.tracer: trace.Tracer = _OwnParentTracer(
+            self._provider.get_tracer("otel_discord", __version__), lambda: self.current_span()
+        )
         self._current: ContextVar[Span | None] = ContextVar(f"otel_discord_{name}", default=None)
         self._closed = False
         self._events = EventRecorder(

@@ -146,3 +146,28 @@ def test_host_span_is_not_the_parent_of_a_reporter_span() -> None:
     (span,) = spans.spans
     assert span["parent_span_id"] is None
     telemetry.shutdown(1)
+
+
+def test_a_span_from_the_reporters_tracer_parents_under_the_reporter_never_the_host() -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from otel_discord.testing import capture_spans
+
+    host = TracerProvider().get_tracer("host")  # a host provider, not set globally
+    telemetry = Telemetry("child", config={"enabled": True, "exporters": []})
+    spans = capture_spans(telemetry)
+    with host.start_as_current_span("host-request") as host_span:
+        with telemetry.tracer.start_as_current_span("raw-root"):
+            pass
+        with telemetry.span("cog-work") as ours:
+            with telemetry.tracer.start_as_current_span("raw-child"):
+                pass
+            telemetry.tracer.start_span("raw-started").end()
+    by_name = {s["name"]: s for s in spans.spans}
+    host_trace = format(host_span.get_span_context().trace_id, "032x")
+    assert by_name["raw-root"]["parent_span_id"] is None
+    ours_id = format(ours.get_span_context().span_id, "016x")
+    assert by_name["raw-child"]["parent_span_id"] == ours_id
+    assert by_name["raw-started"]["parent_span_id"] == ours_id
+    assert all(s["trace_id"] != host_trace for s in spans.spans)
+    telemetry.shutdown(1)
