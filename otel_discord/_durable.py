@@ -446,6 +446,10 @@ class DurableDelivery:
         #: Seconds the backend asked for (``Retry-After``) at the last failed drain round.
         self._retry_after = 0.0
         self._spilling = threading.Event()
+        #: The backend is down: the last live export failed and no queued batch has got through
+        #: since. New batches then go straight to disk behind the queued ones instead of each
+        #: waiting ``otlp_timeout`` in the exporter thread while the in-memory queue overflows.
+        self._down = threading.Event()
         self._attempts: set[_Attempt] = set()
         self._attempts_lock = threading.Lock()
 
@@ -522,6 +526,7 @@ class DurableDelivery:
                         "otel_discord: the backend refused queued batch %s", entry.path.name
                     )
                     self.queue.remove(entry, "dropped_rejected")
+                    self._down.clear()  # it answered
                     continue
                 if isinstance(ok, RetryAfter):
                     self._retry_after = min(max(0.0, ok.seconds), MAX_RETRY_AFTER)
@@ -529,6 +534,9 @@ class DurableDelivery:
                 if not ok:
                     return len(entries) - i
                 self.queue.remove(entry, "delivered")
+                self._down.clear()
+            # Nothing (left) to prove the backend down: the next live export tries it again.
+            self._down.clear()
             return 0
 
     def stop(self, timeout: float = 1.0) -> None:
@@ -547,6 +555,10 @@ class DurableDelivery:
         at once (should an abandoned export still succeed, its saved copy is removed again)."""
         if self._spilling.is_set():
             save()
+            return False
+        if self._down.is_set():
+            save()
+            self._ensure_thread()  # the drain thread finds out when the backend is back
             return False
         attempt = _Attempt()
 
@@ -576,6 +588,8 @@ class DurableDelivery:
         finally:
             with self._attempts_lock:
                 self._attempts.discard(attempt)
+        if not ok:
+            self._down.set()
         self.after_export(ok)
         return ok
 

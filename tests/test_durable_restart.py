@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from otel_discord import Telemetry
-from tests._backends import CollectorChain, GrpcReceiver, SilentServer
+from tests._backends import CollectorChain, GrpcReceiver, HttpReceiver, SilentServer
 
 
 def _telemetry(collector: CollectorChain, protocol: str, data_dir: Path) -> Telemetry:
@@ -103,3 +103,55 @@ def test_export_hanging_at_shutdown_is_given_up_and_its_batch_kept_for_the_next_
     time.sleep(0.5)
     assert [s["name"] for s in grpc_receiver.received.spans()] == ["job-while-hanging"]
     second_run.shutdown(2)
+
+
+def test_errors_produced_faster_than_a_hanging_collector_answers_all_reach_the_next_run(
+    http_receiver: HttpReceiver, tmp_path: Path
+) -> None:
+    """Once a live export has failed, new batches go straight to disk: they no longer wait
+    ``otlp_timeout`` each while the in-memory queue (50 here) overflows and drops reports."""
+    silent = SilentServer()
+    names = [f"job-{i}" for i in range(300)]
+    try:
+        first_run = Telemetry(
+            "flood",
+            config={
+                "exporters": ["otlp"],
+                "otlp_endpoint": silent.endpoint,
+                "otlp_protocol": "http/protobuf",
+                "otlp_timeout": 1.0,
+                "schedule_delay": 0.05,
+                "max_queue_size": 50,
+                "queue_retry_interval": 60.0,
+                "data_dir": str(tmp_path),
+            },
+        )
+        first_run.enable("errors")
+        with pytest.raises(RuntimeError), first_run.span("job-first"):
+            raise RuntimeError("the first failure, while the collector hangs")
+        first_run.force_flush(5)  # its live export waits otlp_timeout, fails, goes to disk
+        for i, name in enumerate(names):
+            with pytest.raises(RuntimeError), first_run.span(name):
+                raise RuntimeError(f"failure {i}")
+            if i % 25 == 24:
+                time.sleep(0.06)  # a batch per schedule_delay: ~6 batches a second
+        first_run.shutdown(3)
+    finally:
+        silent.close()
+
+    second_run = Telemetry(
+        "flood",
+        config={
+            "exporters": ["otlp"],
+            "otlp_endpoint": http_receiver.endpoint,
+            "otlp_protocol": "http/protobuf",
+            "data_dir": str(tmp_path),
+        },
+    )
+    try:
+        received = http_receiver.received.wait_for(
+            lambda spans: len(spans) >= len(names) + 1, timeout=20
+        )
+        assert Counter(s["name"] for s in received) == dict.fromkeys(["job-first", *names], 1)
+    finally:
+        second_run.shutdown(2)
