@@ -12,13 +12,16 @@ from discord.utils import MISSING
 
 from otel_discord._reporter import Reporter
 from otel_discord.hooks import (
+    DEFAULT_DISABLE_COMMAND,
     DEFAULT_ENABLE_COMMAND,
     DiscordHooks,
     ErrorReports,
     InstrumentedLoop,
+    OwnerCog,
     OwnerControls,
     OwnerNotifier,
-    make_owner_cog,
+    join_owner_cog,
+    leave_owner_cog,
 )
 from otel_discord.hooks import instrument_loop as _instrument_loop
 from otel_discord.hooks import loop as _loop
@@ -42,9 +45,10 @@ class Telemetry(Reporter):
 
     discord.py: ``telemetry.loop(...)`` (a drop-in for ``tasks.loop``),
     ``telemetry.instrument_cog(cog)``, ``telemetry.instrument_bot(bot, packages=[...])`` and
-    ``telemetry.owner_cog()``; see ``docs/discord.md``. ``notify_owners=False`` skips the consent
-    DM (a bot developer instrumenting their own bot); ``enable_command`` is the command that DM
-    tells the owner to run (``{prefix}`` and ``{reporter}`` are filled in).
+    ``await telemetry.add_owner_cog(bot)``; see ``docs/discord.md``. ``notify_owners=False`` skips
+    the consent DM (a bot developer instrumenting their own bot); ``enable_command`` and
+    ``disable_command`` are the commands that DM tells the owner to run (``{prefix}`` and
+    ``{reporter}`` are filled in).
     """
 
     def __init__(
@@ -53,6 +57,7 @@ class Telemetry(Reporter):
         *,
         notify_owners: bool = True,
         enable_command: str = DEFAULT_ENABLE_COMMAND,
+        disable_command: str = DEFAULT_DISABLE_COMMAND,
         **kwargs: Any,
     ) -> None:
         super().__init__(name, **kwargs)
@@ -60,7 +65,9 @@ class Telemetry(Reporter):
         #: Error reports: user-error filter (``errors.user_errors``), dedup, local buffer.
         self.errors = ErrorReports(self)
         self.discord = DiscordHooks(self.errors)
-        self.notifier = OwnerNotifier(self.errors, enable_command=enable_command)
+        self.notifier = OwnerNotifier(
+            self.errors, enable_command=enable_command, disable_command=disable_command
+        )
 
     # -- discord.py --------------------------------------------------------------------------
 
@@ -129,12 +136,38 @@ class Telemetry(Reporter):
         author frame lies in ``packages``; the existing handlers still run after."""
         self.discord.instrument_bot(bot, packages)
 
-    def owner_cog(self) -> commands.Cog:
-        """An owner-only cog: ``telemetry status | enable | disable | preview | send <code>``::
+    async def add_owner_cog(self, bot: AnyBot) -> None:
+        """Give the owner ``telemetry status | enable | disable | preview | send <code>`` for this
+        reporter: it joins the bot's owner cog (``Telemetry``, shared by every reporter of the bot,
+        one added with :meth:`owner_cog` included) or adds one. Call it from an extension's
+        ``setup`` and :meth:`remove_owner_cog` from its ``teardown``::
 
-        await bot.add_cog(telemetry.owner_cog())
+            async def setup(bot: commands.Bot) -> None:
+                await bot.add_cog(telemetry.instrument_cog(MyCog(bot)))
+                await telemetry.add_owner_cog(bot)
+
+        Never raises: if the bot has a cog named ``Telemetry`` that is not otel-discord's, it is
+        left alone and a warning is logged (the extension still loads)."""
+        await join_owner_cog(bot, self.errors)
+
+    async def remove_owner_cog(self, bot: AnyBot) -> None:
+        """Take this reporter out of the bot's owner cog; the cog goes when no reporter is left in
+        it. Never raises::
+
+            async def teardown(bot: commands.Bot) -> None:
+                await telemetry.remove_owner_cog(bot)
         """
-        return make_owner_cog(OwnerControls([self.errors]))
+        await leave_owner_cog(bot, self.errors)
+
+    def owner_cog(self) -> OwnerCog:
+        """A new owner-only cog for this reporter alone, for a bot with one reporter::
+
+            await bot.add_cog(telemetry.owner_cog())
+
+        A second ``owner_cog()`` on one bot fails (``Cog named 'Telemetry' already loaded``):
+        extensions use :meth:`add_owner_cog`, which also joins a cog added this way.
+        """
+        return OwnerCog(OwnerControls([self.errors]))
 
     def shutdown(self, timeout: float = 5.0) -> bool:
         self.errors.breadcrumbs.close()

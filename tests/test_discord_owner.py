@@ -376,3 +376,131 @@ async def test_consent_file_is_never_read_or_written_on_the_event_loop(
         assert [t for t in store.threads if t[1] == loop_thread] == []
     finally:
         telemetry.shutdown(2)
+
+
+# -- the consent DM says what is true when it is sent ----------------------------------------
+
+
+def operator_enabled(receiver: GrpcReceiver, source: str, mp: pytest.MonkeyPatch) -> Telemetry:
+    """A reporter the operator turned on: ``enabled = true`` in its config, or
+    ``OTEL_DISCORD_ENABLED=true`` in the environment (and no ``enabled`` key at all)."""
+    if source == "config":
+        return telemetry_for(receiver, enabled=True, notify_owners=True)
+    mp.setenv("OTEL_DISCORD_ENABLED", "true")
+    settings = {
+        "exporters": ["otlp"],
+        "otlp_protocol": "grpc",
+        "otlp_endpoint": receiver.endpoint,
+        "schedule_delay": 0.05,
+        "queue_max_bytes": 0,
+    }
+    return Telemetry("mycog", version="1.0.0", config=settings, notify_owners=True)
+
+
+async def test_dm_says_reporting_is_off_and_how_to_turn_it_on(
+    bot: commands.Bot, telemetry: Telemetry, grpc_receiver: GrpcReceiver
+) -> None:
+    await load(bot, telemetry, Alpha())
+    (dm,) = direct_messages()
+    assert "It is **off**: nothing has been or will be sent unless you turn it on." in dm.content
+    assert dm.content.endswith("Turn it on: `?!telemetry enable mycog`")
+    with pytest.raises(commands.CommandInvokeError):
+        await dpytest.message(f"{PREFIX}alpha")
+    assert telemetry.force_flush(5)
+    assert grpc_receiver.received.spans() == []  # what the DM said
+
+
+@pytest.mark.parametrize("source", ["config", "environment"])
+async def test_dm_says_reporting_is_on_when_the_operator_turned_it_on(
+    bot: commands.Bot, grpc_receiver: GrpcReceiver, monkeypatch: pytest.MonkeyPatch, source: str
+) -> None:
+    telemetry = operator_enabled(grpc_receiver, source, monkeypatch)
+    try:
+        await bot.add_cog(telemetry.owner_cog())
+        await load(bot, telemetry, Alpha())
+        (dm,) = direct_messages()
+        assert "It is **on**: the bot's configuration turned it on" in dm.content
+        assert "so errors are being sent." in dm.content
+        assert "**off**" not in dm.content and "Turn it on" not in dm.content
+        assert dm.content.endswith("Turn it off: `?!telemetry disable mycog`")
+        with pytest.raises(commands.CommandInvokeError):
+            await dpytest.message(f"{PREFIX}alpha")
+        grpc_receiver.received.wait_for_names("error ConnectionResetError")  # it is on
+
+        await dpytest.message(dm.content.rsplit("`", 2)[1])  # the command the DM gave
+        assert dpytest.get_message().content == "mycog: nothing on."
+        assert not telemetry.enabled
+    finally:
+        telemetry.shutdown(2)
+
+
+async def test_reminder_says_reporting_is_on_when_the_operator_turned_it_on(
+    bot: commands.Bot, grpc_receiver: GrpcReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    telemetry = operator_enabled(grpc_receiver, "config", monkeypatch)
+    try:
+        await load(bot, telemetry, Alpha())
+        await load(bot, telemetry, Beta())
+        _master, reminder = direct_messages()
+        assert reminder.content == (
+            "**Beta** also reports through **mycog** (otel-discord), which is **on** (turned on "
+            "in the bot's configuration). Turn it off: `?!telemetry disable mycog`"
+        )
+    finally:
+        telemetry.shutdown(2)
+
+
+async def test_dm_says_off_when_the_owner_turned_it_off_over_enabled_true(
+    bot: commands.Bot, grpc_receiver: GrpcReceiver
+) -> None:
+    telemetry = telemetry_for(grpc_receiver, enabled=True, notify_owners=True)
+    try:
+        telemetry.disable()  # the owner's earlier "no" wins over the operator's opt-in
+        await load(bot, telemetry, Alpha())
+        (dm,) = direct_messages()
+        said = "It is **off**: you turned it off, and nothing is sent unless you turn it on again."
+        assert said in dm.content
+        assert dm.content.endswith("Turn it on: `?!telemetry enable mycog`")
+    finally:
+        telemetry.shutdown(2)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"), [("DO_NOT_TRACK", "1"), ("OTEL_SDK_DISABLED", "true")]
+)
+async def test_no_dm_while_a_kill_switch_blocks_reporting_and_one_once_it_is_lifted(
+    bot: commands.Bot,
+    telemetry: Telemetry,
+    grpc_receiver: GrpcReceiver,
+    monkeypatch: pytest.MonkeyPatch,
+    variable: str,
+    value: str,
+) -> None:
+    monkeypatch.setenv(variable, value)  # `telemetry enable` would change nothing
+    await load(bot, telemetry, Alpha())
+    assert direct_messages() == []
+    assert telemetry.consent_store.load("mycog").notified == ()  # not told: told later
+
+    monkeypatch.delenv(variable)
+    await bot.remove_cog("Alpha")
+    again = telemetry_for(grpc_receiver, enabled=None, notify_owners=True)  # the next start
+    try:
+        await load(bot, again, Alpha())
+        (dm,) = direct_messages()
+        assert "It is **off**" in dm.content and "Turn it on: `?!telemetry enable mycog`" in (
+            dm.content
+        )
+    finally:
+        again.shutdown(2)
+
+
+async def test_no_dm_while_enabled_false_in_config_blocks_reporting(
+    bot: commands.Bot, grpc_receiver: GrpcReceiver
+) -> None:
+    telemetry = telemetry_for(grpc_receiver, enabled=False, notify_owners=True)
+    try:
+        await load(bot, telemetry, Alpha())
+        assert direct_messages() == []
+        assert telemetry.consent_store.load("mycog").notified == ()
+    finally:
+        telemetry.shutdown(2)

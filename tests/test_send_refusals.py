@@ -75,3 +75,19 @@ def test_send_is_refused_after_shutdown(grpc_receiver: GrpcReceiver) -> None:
     assert telemetry.errors.send_refused() == "the reporter is shut down"
     assert not telemetry.errors.send(code)
     assert nothing_arrives(grpc_receiver)
+
+
+async def test_the_owner_commands_reply_says_why_send_was_refused(
+    grpc_receiver: GrpcReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from otel_discord.hooks import OwnerControls
+
+    telemetry = telemetry_for(grpc_receiver, enabled=None)
+    try:
+        code = buffered_error(telemetry)
+        monkeypatch.setenv("DO_NOT_TRACK", "1")
+        reply = await OwnerControls([telemetry.errors]).send(code)
+        assert reply == f"Error {code} not sent: DO_NOT_TRACK is set, which wins over sending it."
+        assert nothing_arrives(grpc_receiver)
+    finally:
+        telemetry.shutdown(2)

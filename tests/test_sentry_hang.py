@@ -101,6 +101,40 @@ def test_the_sentry_worker_thread_ends_within_the_request_timeout_after_shutdown
     assert wait_for(lambda: not any(t.is_alive() for t in ours), 1.0 + _sentry.CLOSE_TIMEOUT + 1)
 
 
+def test_without_the_disk_queue_a_request_to_a_hanging_sentry_gives_up_after_otlp_timeout(
+    silent: SilentServer, tmp_path: Path
+) -> None:
+    telemetry = make_telemetry(
+        f"http://{KEY}@127.0.0.1:{silent.port}/7", tmp_path, queue_max_bytes=0
+    )
+    try:
+        fail(telemetry, "boom while sentry hangs")  # the session's opening, then the error
+        assert wait_for(lambda: silent.bytes > 0)  # the first request is out, and hangs
+        # It gives up after otlp_timeout (1 s) and the next envelope opens a new connection;
+        # with sentry-sdk's own timeout (30 s) that would not happen within the bound.
+        assert wait_for(lambda: silent.connections >= 2, 10.0)
+    finally:
+        telemetry.shutdown(3)
+
+
+def test_without_the_disk_queue_the_sentry_worker_ends_one_request_after_shutdown(
+    silent: SilentServer, tmp_path: Path
+) -> None:
+    before = sentry_workers()
+    telemetry = make_telemetry(
+        f"http://{KEY}@127.0.0.1:{silent.port}/7", tmp_path, queue_max_bytes=0, otlp_timeout=3.0
+    )
+    for i in range(5):  # one batch: five error reports queued behind the hanging request
+        fail(telemetry, f"boom {i}")
+    assert wait_for(lambda: silent.bytes > 0)
+    ours = sentry_workers() - before
+    assert ours
+    telemetry.shutdown(3)
+    # What the close timeout did not deliver is dropped, not sent one 3 s request at a time
+    # (that would keep the worker for 6 more requests): it ends with the request it is in.
+    assert wait_for(lambda: not any(t.is_alive() for t in ours), 3.0 + 2)
+
+
 def test_an_error_report_the_full_sentry_queue_refused_is_on_disk_before_shutdown(
     silent: SilentServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

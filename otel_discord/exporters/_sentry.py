@@ -97,12 +97,28 @@ def sentry_otlp_target(dsn: str) -> tuple[str, dict[str, str]]:
     return url, {"x-sentry-auth": f"sentry sentry_key={key}"}
 
 
-def scrub_event(scrubber: Scrubber, event: Mapping[str, Any]) -> dict[str, Any]:
+def scrub_event(
+    scrubber: Scrubber,
+    event: Mapping[str, Any],
+    *,
+    release: str | None = None,
+    environment: str | None = None,
+) -> dict[str, Any]:
     """Run ``scrubber`` over every key and value of a Sentry event (message, exception values,
-    frames' paths and source lines, breadcrumbs, tags, extra, contexts, user)."""
+    frames' paths and source lines, breadcrumbs, tags, extra, contexts, user).
+
+    ``release`` and ``environment`` are the client's own settings: an event whose ``release`` or
+    ``environment`` is exactly that value keeps it as it is (any other value is scrubbed)."""
     cleaned = scrubber.scrub_data(event)
     if not isinstance(cleaned, dict):
         raise TypeError("the scrubber did not return a mapping")
+    # The reporter's name and version (the cog's code) or the owner's ``sentry_release`` and
+    # ``sentry_environment``: settings, not user data. The release-health session carries them
+    # as set (no scrubber sees it), so must the event, or release health would not match the
+    # issues (``mycog@1.2.3.4`` would become ``mycog@IP-ADDRESS`` here only).
+    for key, configured in (("release", release), ("environment", environment)):
+        if configured is not None and event.get(key) == configured:
+            cleaned[key] = configured
     # Random ids this package made are not personal data; keep them intact so Sentry can link
     # the issue to its trace (they are restored only when they are plain hex).
     if _HEX_ID.match(str(event.get("event_id", ""))):
@@ -142,9 +158,17 @@ def _no_personal_data() -> dict[str, Any]:
     }
 
 
-def scrub_logs(scrubber: Scrubber, items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def scrub_logs(
+    scrubber: Scrubber,
+    items: Sequence[Mapping[str, Any]],
+    *,
+    release: str | None = None,
+    environment: str | None = None,
+) -> list[dict[str, Any]]:
     """Run ``scrubber`` over every key and value of Sentry log items, keeping their random
-    trace and span ids intact (as :func:`scrub_event` does)."""
+    trace and span ids intact, and their ``sentry.release`` and ``sentry.environment``
+    attributes when they are exactly the client's settings (as :func:`scrub_event` does)."""
+    kept = {"sentry.release": release, "sentry.environment": environment}
     cleaned = scrubber.scrub_data({"items": list(items)})
     out = cleaned.get("items") if isinstance(cleaned, dict) else None
     if not isinstance(out, list) or len(out) != len(items):
@@ -155,6 +179,17 @@ def scrub_logs(scrubber: Scrubber, items: Sequence[Mapping[str, Any]]) -> list[d
         for k in ("trace_id", "span_id"):
             if _HEX_ID.match(str(before.get(k, ""))):
                 after[k] = before[k]
+        attrs, out_attrs = before.get("attributes"), after.get("attributes")
+        if not isinstance(attrs, Mapping) or not isinstance(out_attrs, dict):
+            continue
+        for k, configured in kept.items():
+            value = attrs.get(k)
+            if (
+                configured is not None
+                and isinstance(value, Mapping)
+                and value.get("value") == configured
+            ):
+                out_attrs[k] = dict(value)
     return out
 
 
@@ -182,6 +217,46 @@ def _queue_category(envelope: Envelope) -> str | None:
 MAX_IN_FLIGHT = 2 * QUEUE_SIZE + 2
 #: The first sentry-sdk with the transport hooks :func:`_durable_transport` overrides.
 HOOKS_SINCE = "2.57.0"
+
+
+def _drop_queued(transport: object) -> None:
+    """Empty the SDK worker's queue of ``transport`` (at kill, after the close timeout): what
+    the client could not deliver in time is not sent one request after the other by a worker
+    that outlives the client, and the worker's stop marker fits (with a full queue the SDK's
+    kill fails and its thread waits forever). The worker ends with the request it is in, at
+    most one request timeout later. The SDK has its own queue class (sentry_sdk._queue.Queue,
+    not queue.Queue): duck-typed, bounded."""
+    queue = getattr(getattr(transport, "_worker", None), "_queue", None)
+    get_nowait = getattr(queue, "get_nowait", None)
+    task_done = getattr(queue, "task_done", None)
+    for _ in range(QUEUE_SIZE + MAX_IN_FLIGHT + 1):
+        if get_nowait is None:
+            break
+        try:
+            get_nowait()
+        except Exception:  # its Empty, whichever class that is
+            break
+        if task_done is not None:
+            with contextlib.suppress(Exception):
+                task_done()
+
+
+@functools.cache
+def _timed_transport(timeout: float) -> type[Transport]:
+    """sentry-sdk's HTTP transport for a client without the disk queue: requests time out after
+    ``timeout`` (the SDK's own default is 30 s) and what the close timeout did not deliver is
+    dropped at kill (:func:`_drop_queued`), which bounds how long the SDK's worker thread
+    outlives the client, as :func:`_durable_transport` does."""
+    from sentry_sdk.transport import HttpTransport
+
+    class TimedTransport(HttpTransport):
+        TIMEOUT = timeout  # type: ignore[assignment]  # an int in the SDK's hints; urllib3 takes floats
+
+        def kill(self) -> None:
+            _drop_queued(self)
+            super().kill()
+
+    return TimedTransport
 
 
 @functools.cache
@@ -332,23 +407,9 @@ def _durable_transport(timeout: float = 30.0) -> type[Transport] | None:
 
         def kill(self) -> None:
             self._killed = True
-            # What waits in the SDK's queue is on disk already (close_in_flight), and the
-            # worker's stop marker must fit: with a full queue the SDK's kill fails and its
-            # thread waits forever (and would send what was saved, twice). The SDK has its own
-            # queue class (sentry_sdk._queue.Queue, not queue.Queue): duck-typed, bounded.
-            queue = getattr(self._worker, "_queue", None)
-            get_nowait = getattr(queue, "get_nowait", None)
-            task_done = getattr(queue, "task_done", None)
-            for _ in range(QUEUE_SIZE + MAX_IN_FLIGHT + 1):
-                if get_nowait is None:
-                    break
-                try:
-                    get_nowait()
-                except Exception:  # its Empty, whichever class that is
-                    break
-                if task_done is not None:
-                    with contextlib.suppress(Exception):
-                        task_done()
+            # What waits in the SDK's queue is on disk already (close_in_flight); dropped here
+            # it is not sent twice (see _drop_queued).
+            _drop_queued(self)
             super().kill()
             with self._lock:
                 rest = [a for _, a in self._in_flight.values() if a is not self._sending]
@@ -471,9 +532,11 @@ class SentryClient:
         self._closed = False
         # Logs without a span of their own share one random trace id per run (Sentry wants one).
         self.trace_id = uuid.uuid4().hex
-        transport = (
-            _durable_transport(max(0.1, config.otlp_timeout)) if delivery is not None else None
-        )
+        # Requests time out after otlp_timeout (not the SDK's 30 s), with or without the disk
+        # queue (the durable transport needs the queue; without it, the plain timed one).
+        timeout = max(0.1, config.otlp_timeout)
+        durable = _durable_transport(timeout) if delivery is not None else None
+        transport = durable or _timed_transport(timeout)
         self.client: sentry_sdk.Client = sentry_sdk.Client(
             dsn=config.sentry_dsn,
             release=self.release,
@@ -493,12 +556,12 @@ class SentryClient:
             spotlight=False,
             debug=False,
             keep_alive=False,
-            transport=transport,  # None: the SDK's own HTTP transport
+            transport=transport,
             **_no_personal_data(),
         )
-        if delivery is not None and transport is not None:
+        if delivery is not None and durable is not None:
             live = self.client.transport
-            if isinstance(live, transport):
+            if isinstance(live, durable):
                 hooks: Any = live  # the subclass's own attributes
                 hooks.delivery = delivery
         install_id = attrs.get(INSTALL_ID)
@@ -521,7 +584,9 @@ class SentryClient:
 
     def _before_send(self, event: Any, hint: Any) -> Any:
         try:
-            return scrub_event(self.scrubber, event)
+            return scrub_event(
+                self.scrubber, event, release=self.release, environment=self.environment
+            )
         except Exception as exc:
             # Fail closed: an event we could not scrub is never sent.
             self.dropped_unscrubbable += 1
@@ -576,7 +641,9 @@ class SentryClient:
                 trace_id=self.trace_id,
             )
             try:
-                items = scrub_logs(self.scrubber, items)
+                items = scrub_logs(
+                    self.scrubber, items, release=self.release, environment=self.environment
+                )
             except Exception as exc:
                 self.dropped_unscrubbable += len(items)
                 log.warning("otel_discord: dropped Sentry logs it could not scrub (%s)", exc)

@@ -14,17 +14,22 @@ from otel_discord.hooks._errors import (
 )
 from otel_discord.hooks._loops import InstrumentedLoop, instrument_loop, loop
 from otel_discord.hooks._owners import (
+    DEFAULT_DISABLE_COMMAND,
     DEFAULT_ENABLE_COMMAND,
     DEFAULT_PREVIEW_COMMAND,
+    OwnerCog,
     OwnerControls,
     OwnerNotifier,
     bot_prefix,
+    join_owner_cog,
+    leave_owner_cog,
     make_owner_cog,
     owner_ids,
     span_as_dict,
 )
 
 __all__ = [
+    "DEFAULT_DISABLE_COMMAND",
     "DEFAULT_ENABLE_COMMAND",
     "DEFAULT_PREVIEW_COMMAND",
     "DEFAULT_USER_ERRORS",
@@ -32,6 +37,7 @@ __all__ = [
     "ErrorReport",
     "ErrorReports",
     "InstrumentedLoop",
+    "OwnerCog",
     "OwnerControls",
     "OwnerNotifier",
     "bot_prefix",
@@ -39,6 +45,8 @@ __all__ = [
     "innermost_frame",
     "instrument_loop",
     "is_user_error",
+    "join_owner_cog",
+    "leave_owner_cog",
     "loop",
     "make_owner_cog",
     "owner_ids",

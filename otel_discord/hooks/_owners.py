@@ -1,7 +1,8 @@
 """The owner's side: the consent DM on first load, and the owner-only ``telemetry`` commands.
 
 :class:`OwnerControls` holds the logic and returns plain text, so Red's ``[p]telemetry`` can reuse
-it; :func:`make_owner_cog` wraps it in a ready discord.py cog.
+it; :func:`make_owner_cog` wraps it in a ready discord.py cog, and :func:`join_owner_cog` /
+:func:`leave_owner_cog` share one such cog between every reporter of a bot.
 """
 
 from __future__ import annotations
@@ -18,19 +19,23 @@ import discord
 from discord.ext import commands
 from opentelemetry.sdk.trace import ReadableSpan
 
-from otel_discord.consent import CATEGORIES
+from otel_discord.consent import CATEGORIES, ConsentRecord, kill_switch
 from otel_discord.hooks._types import AnyBot
 
 if TYPE_CHECKING:
     from otel_discord.hooks._errors import ErrorReports
 
 __all__ = [
+    "DEFAULT_DISABLE_COMMAND",
     "DEFAULT_ENABLE_COMMAND",
     "DEFAULT_PREVIEW_COMMAND",
+    "OWNER_COG_NAME",
     "OwnerCog",
     "OwnerControls",
     "OwnerNotifier",
     "bot_prefix",
+    "join_owner_cog",
+    "leave_owner_cog",
     "make_owner_cog",
     "owner_ids",
     "span_as_dict",
@@ -43,24 +48,58 @@ NOTIFIED_PREFIX = "cog:"
 
 #: ``{prefix}`` and ``{reporter}`` are filled in. Red's cog passes its own.
 DEFAULT_ENABLE_COMMAND = "{prefix}telemetry enable {reporter}"
+DEFAULT_DISABLE_COMMAND = "{prefix}telemetry disable {reporter}"
 DEFAULT_PREVIEW_COMMAND = "{prefix}telemetry preview {reporter}"
 
-MASTER_MESSAGE = """\
-Hello! **{cog}** on your bot can send error reports to its author through **{reporter}** \
-(otel-discord). It is **off**: nothing has been or will be sent unless you turn it on.
+_CONTENTS = """\
+errors from {cog}'s commands, listeners and background loops (exception type, message and stack \
+trace, command name, shortened server/channel/user IDs, the cog's last log lines), and the timing \
+of its background loops. Never message content, never command arguments; tokens, invites, \
+webhooks, IPs and e-mail addresses are removed first."""
 
-What it would send: errors from {cog}'s commands, listeners and background loops (exception \
-type, message and stack trace, command name, shortened server/channel/user IDs, the cog's last \
-log lines), and the timing of its background loops. Never message content, never command \
-arguments; tokens, invites, webhooks, IPs and e-mail addresses are removed first.
+#: The first DM of a reporter that is off; ``{off}`` is one of the two sentences below.
+MASTER_MESSAGE = (
+    """\
+Hello! **{cog}** on your bot can send error reports to its author through **{reporter}** \
+(otel-discord). It is **off**: {off}
+
+What it would send: """
+    + _CONTENTS
+    + """
 Where it would go: {destinations}.
 
 See exactly what would be sent: `{preview}`
 Turn it on: `{enable}`"""
+)
+#: Off, and the owner never decided on ``errors``.
+OFF_UNDECIDED = "nothing has been or will be sent unless you turn it on."
+#: Off because the owner turned it off (earlier, perhaps with another cog of this reporter).
+OFF_DECIDED = "you turned it off, and nothing is sent unless you turn it on again."
+
+#: The first DM of a reporter the operator's configuration turned on (``enabled = true`` or
+#: ``OTEL_DISCORD_ENABLED=true``) and the owner has not turned off: errors are being sent.
+MASTER_MESSAGE_ON = (
+    """\
+Hello! **{cog}** on your bot sends error reports to its author through **{reporter}** \
+(otel-discord). It is **on**: the bot's configuration turned it on (`enabled = true` or \
+`OTEL_DISCORD_ENABLED=true`), so errors are being sent.
+
+What it sends: """
+    + _CONTENTS
+    + """
+Where it goes: {destinations}.
+
+See exactly what is sent: `{preview}`
+Turn it off: `{disable}`"""
+)
 
 REMINDER_MESSAGE = """\
 **{cog}** also reports through **{reporter}** (otel-discord), which is **off**. \
 Turn it on: `{enable}`"""
+
+REMINDER_MESSAGE_ON = """\
+**{cog}** also reports through **{reporter}** (otel-discord), which is **on** (turned on in \
+the bot's configuration). Turn it off: `{disable}`"""
 
 
 async def owner_ids(bot: AnyBot) -> set[int]:
@@ -153,11 +192,13 @@ class OwnerNotifier:
         *,
         enable_command: str = DEFAULT_ENABLE_COMMAND,
         preview_command: str = DEFAULT_PREVIEW_COMMAND,
+        disable_command: str = DEFAULT_DISABLE_COMMAND,
     ) -> None:
         self.reports = reports
         self.reporter = reports.reporter
         self.enable_command = enable_command
         self.preview_command = preview_command
+        self.disable_command = disable_command
         self._tasks: set[asyncio.Task[bool]] = set()
         #: How the text reaches the owners; ``None``: a DM to each. Red's integration sets
         #: ``bot.send_to_owners`` (which also honours the owner's extra destinations).
@@ -183,14 +224,16 @@ class OwnerNotifier:
         """Send the DM for ``cog_name`` if due. True if at least one owner got it."""
         try:
             # The store may be a file: read it off the event loop.
-            if not await asyncio.to_thread(self._due, cog_name):  # no waiting for READY
+            if await asyncio.to_thread(self._due, cog_name) is None:  # no waiting for READY
                 return False
             async with _notify_lock(bot, self.reporter.name):
                 await bot.wait_until_ready()
-                # Again now: another notifier of this name may have told the owner meanwhile.
-                if not await asyncio.to_thread(self._due, cog_name):
+                # Again now: another notifier of this name may have told the owner meanwhile,
+                # and the state the DM describes is the one of this moment.
+                due = await asyncio.to_thread(self._due, cog_name)
+                if due is None:
                     return False
-                return await self._notify(bot, cog_name)
+                return await self._notify(bot, cog_name, *due)
         except Exception:
             log.warning(
                 "otel_discord: could not tell the bot owner about %s's telemetry",
@@ -199,22 +242,45 @@ class OwnerNotifier:
             )
             return False
 
-    def _due(self, cog_name: str) -> bool:
+    def _due(self, cog_name: str) -> tuple[ConsentRecord, str] | None:
+        """The record and what the DM says (``"on"``, ``"off"``, ``"off-decided"``), or ``None``
+        when no DM is due: the cog was announced, the owner already turned ``errors`` on, or a
+        kill switch or ``enabled = false`` in config blocks reporting (an ``enable`` would do
+        nothing; the cog is not marked, so it is announced once the block is lifted)."""
         record = self.reporter.consent_store.load(self.reporter.name)
-        return NOTIFIED_PREFIX + cog_name not in record.notified and not record.errors
+        if NOTIFIED_PREFIX + cog_name in record.notified or record.errors:
+            return None
+        blocked = kill_switch()
+        if blocked is None and self.reporter.config.enabled is False:
+            blocked = "enabled = false"
+        if blocked is not None or self.reporter._closed:
+            log.debug(
+                "otel_discord: no consent DM for %s's %s: %s",
+                self.reporter.name,
+                cog_name,
+                blocked or "reporter shut down",
+            )
+            return None
+        if self.reporter._errors_on(record):  # the operator's ``enabled = true``
+            return record, "on"
+        return record, "off-decided" if "errors" in record.decided_categories else "off"
 
-    async def _notify(self, bot: AnyBot, cog_name: str) -> bool:
-        record = await asyncio.to_thread(self.reporter.consent_store.load, self.reporter.name)
+    async def _notify(self, bot: AnyBot, cog_name: str, record: ConsentRecord, state: str) -> bool:
         marker = NOTIFIED_PREFIX + cog_name
         first = not any(n.startswith(NOTIFIED_PREFIX) for n in record.notified)
         prefix = await bot_prefix(bot)
         fields = {"prefix": prefix, "reporter": self.reporter.name}
-        template = MASTER_MESSAGE if first else REMINDER_MESSAGE
+        if state == "on":
+            template = MASTER_MESSAGE_ON if first else REMINDER_MESSAGE_ON
+        else:
+            template = MASTER_MESSAGE if first else REMINDER_MESSAGE
         text = template.format(
             cog=cog_name,
             reporter=self.reporter.name,
+            off=OFF_DECIDED if state == "off-decided" else OFF_UNDECIDED,
             destinations=_destinations(self.reports),
             enable=self.enable_command.format(**fields).strip(),
+            disable=self.disable_command.format(**fields).strip(),
             preview=self.preview_command.format(**fields).strip(),
         )
         if self.deliver is not None:
@@ -277,7 +343,15 @@ class OwnerControls:
         self.reports: dict[str, ErrorReports] = {r.reporter.name: r for r in reports}
 
     def add(self, reports: ErrorReports) -> None:
+        """Add a reporter; one of the same name (an extension reloaded) is replaced."""
         self.reports[reports.reporter.name] = reports
+
+    def remove(self, reports: ErrorReports) -> bool:
+        """Take this reporter out; not another one of the same name that replaced it."""
+        if self.reports.get(reports.reporter.name) is not reports:
+            return False
+        del self.reports[reports.reporter.name]
+        return True
 
     def pick(self, name: str | None) -> ErrorReports:
         """The reporter named ``name`` (optional when there is only one); ``KeyError`` with a
@@ -364,6 +438,9 @@ class OwnerControls:
             return f"No recent error with code {code.strip().upper()} (only the last few are kept)."
         if report.exported:
             return f"Error {report.code} was already sent."
+        refused = reports.send_refused()
+        if refused is not None:
+            return f"Error {report.code} not sent: {refused}, which wins over sending it."
         ok = await asyncio.to_thread(reports.send, report.code)
         return f"Error {report.code} sent." if ok else f"Error {report.code} could not be sent."
 
@@ -438,3 +515,56 @@ class OwnerCog(commands.Cog, name="Telemetry"):
 def make_owner_cog(controls: OwnerControls) -> commands.Cog:
     """An owner-only cog with ``telemetry status | enable | disable | preview | send <code>``."""
     return OwnerCog(controls)
+
+
+#: The owner cog's name (``bot.get_cog("Telemetry")``, ``help Telemetry``).
+OWNER_COG_NAME: str = OwnerCog.__cog_name__
+
+
+async def join_owner_cog(bot: AnyBot, reports: ErrorReports) -> OwnerCog | None:
+    """Add ``reports`` to the bot's :class:`OwnerCog` (one made by ``owner_cog()`` included), or
+    add a new one holding it. Never raises: a cog named ``Telemetry`` that is not otel-discord's
+    is left alone, with a warning, and ``None`` is returned (so is it when adding fails)."""
+    name = reports.reporter.name
+    try:
+        existing = bot.get_cog(OWNER_COG_NAME)
+        if isinstance(existing, OwnerCog):
+            existing.controls.add(reports)
+            return existing
+        if existing is not None:
+            log.warning(
+                "otel_discord: the bot already has a cog named %r (%s.%s) that is not "
+                "otel-discord's; it is left alone, and the owner has no `telemetry enable %s` "
+                "command. Rename that cog to use otel-discord's owner commands.",
+                OWNER_COG_NAME,
+                type(existing).__module__,
+                type(existing).__qualname__,
+                name,
+            )
+            return None
+        # No lock: ``add_cog`` stores the cog before its first suspension (OwnerCog has no
+        # ``cog_load``), so two extensions set up at once cannot both find no cog and add one.
+        cog = OwnerCog(OwnerControls([reports]))
+        await bot.add_cog(cog)
+        return cog
+    except Exception:
+        log.warning("otel_discord: could not add %s to the owner cog", name, exc_info=True)
+        return None
+
+
+async def leave_owner_cog(bot: AnyBot, reports: ErrorReports) -> None:
+    """Take ``reports`` out of the bot's :class:`OwnerCog`; remove the cog once no reporter is
+    left in it. A reporter of the same name that replaced this one (a reload) stays. Never
+    raises."""
+    try:
+        existing = bot.get_cog(OWNER_COG_NAME)
+        if not isinstance(existing, OwnerCog):
+            return
+        if existing.controls.remove(reports) and not existing.controls.reports:
+            await bot.remove_cog(OWNER_COG_NAME)
+    except Exception:
+        log.warning(
+            "otel_discord: could not take %s out of the owner cog",
+            reports.reporter.name,
+            exc_info=True,
+        )
