@@ -326,6 +326,28 @@ async def test_report_never_carries_message_content_or_argument_values(
     assert b"!greet" not in raw
 
 
+async def test_breadcrumbs_include_the_red_style_logger_of_the_cogs_package(
+    bot: commands.Bot, grpc_receiver: GrpcReceiver
+) -> None:
+    telemetry = telemetry_for(grpc_receiver, breadcrumbs=3)
+    await instrumented_tools(bot, telemetry)
+    # This cog's package is ``tests``: Red cogs log as ``red.<package>``.
+    logging.getLogger("red.tests").warning("from the red-style logger")
+    logging.getLogger("red.othercog").warning("another cog's")
+    with pytest.raises(commands.CommandInvokeError):
+        await dpytest.message("!boom")
+
+    (span,) = reports(grpc_receiver, telemetry, "error ZeroDivisionError")
+    crumbs = [e["attributes"] for e in span["events"] if e["name"] == "breadcrumb"]
+    assert [
+        (c["otel_discord.breadcrumb.logger"], c["otel_discord.breadcrumb.message"]) for c in crumbs
+    ] == [
+        ("red.tests", "from the red-style logger"),
+        (__name__, "about to divide for BOT-TOKEN"),
+    ]
+    telemetry.shutdown(2)
+
+
 async def test_breadcrumbs_are_the_last_log_records_of_the_cogs_loggers_scrubbed(
     bot: commands.Bot, grpc_receiver: GrpcReceiver
 ) -> None:

@@ -241,7 +241,10 @@ class DiscordHooks:
             code = getattr(getattr(method, "__func__", method), "__code__", None)
             if code is not None:
                 self._listener_code[code] = cog.qualified_name
-        self.reports.breadcrumbs.watch(type(cog).__module__.split(".", 1)[0])
+        package = type(cog).__module__.split(".", 1)[0]
+        self.reports.breadcrumbs.watch(package)
+        # Red's convention for a cog's logger (``getLogger("red.<cog>")``, as Red's own cogs do).
+        self.reports.breadcrumbs.watch(f"red.{package}")
         self._cogs.add(cog)
         if bot is not None:
             self.chain_bot(bot)
