@@ -972,3 +972,27 @@ def test_an_error_report_that_cannot_be_scrubbed_is_dropped_with_one_warning(
         assert list(telemetry.errors.buffer) == []
     finally:
         telemetry.shutdown(2)
+
+
+class _Stations(app_commands.Transformer):
+    async def transform(self, interaction: discord.Interaction[Any], value: Any) -> str:
+        raise ValueError(value)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        app_commands.TransformerError(
+            "nowhere", discord.AppCommandOptionType.string, _Stations()
+        ),
+        app_commands.CommandNotFound("forecast", ["weather"]),
+    ],
+    ids=["TransformerError", "CommandNotFound"],
+)
+def test_app_command_user_errors_are_not_reported(
+    telemetry: Telemetry, grpc_receiver: GrpcReceiver, error: Exception
+) -> None:
+    assert telemetry.errors.capture(error, "slash") is None
+    assert list(telemetry.errors.buffer) == []
+    assert telemetry.force_flush(5)
+    assert grpc_receiver.received.spans() == []
