@@ -577,7 +577,7 @@ class Reporter:
     @property
     def private_metadata_keys(self) -> frozenset[str]:
         """The ``private_metadata`` keys this reporter may export (its allowlist, declared in
-        code); status and "what is sent" output list them for the owner."""
+        code); the owner's ``telemetry status`` lists them."""
         return self._events.allowlist
 
     def queue_status(self) -> QueueStats | None:

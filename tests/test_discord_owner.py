@@ -504,3 +504,22 @@ async def test_no_dm_while_enabled_false_in_config_blocks_reporting(
         assert telemetry.consent_store.load("mycog").notified == ()
     finally:
         telemetry.shutdown(2)
+
+
+async def test_status_lists_the_private_metadata_keys_a_reporter_may_send(
+    grpc_receiver: GrpcReceiver,
+) -> None:
+    telemetry = Telemetry(
+        "searchcog",
+        config={"exporters": [], "enabled": None},
+        private_metadata=("query_kind", "locale"),
+        notify_owners=False,
+    )
+    plain = telemetry_for(grpc_receiver, name="plaincog", enabled=None)
+    try:
+        lines = OwnerControls([telemetry.errors, plain.errors]).status().splitlines()
+        assert lines[0].startswith("plaincog: ") and "private metadata" not in lines[0]
+        assert lines[1].endswith("; usage events may carry private metadata locale, query_kind")
+    finally:
+        telemetry.shutdown(1)
+        plain.shutdown(1)

@@ -335,6 +335,11 @@ def span_as_dict(span: ReadableSpan) -> dict[str, Any]:
     }
 
 
+def _private_keys(keys: frozenset[str]) -> str:
+    """The free-text keys a reporter's usage events may carry, for the owner to see."""
+    return f"; usage events may carry private metadata {', '.join(sorted(keys))}" if keys else ""
+
+
 class OwnerControls:
     """``status``, ``enable``, ``disable``, ``preview`` and ``send`` for one or more reporters,
     as plain text (reused by Red's ``[p]telemetry``)."""
@@ -374,6 +379,7 @@ class OwnerControls:
                 f"exporters {', '.join(reporter.config.exporters) or 'none'}; "
                 f"{len(reports.buffer)} recent error(s) kept locally; decided "
                 f"{record.decided_at or 'never'}"
+                + _private_keys(reporter.private_metadata_keys)
             )
         return "\n".join(lines) or "no reporters"
 
