@@ -296,9 +296,9 @@ class Reporter:
             shutdown_on_exit=False,
         )
         self._provider.add_span_processor(self._processor)
-        self.tracer: trace.Tracer = _OwnParentTracer(
-            self._provider.get_tracer("otel_discord", __version__), lambda: self.current_span()
-        )
+        # ``span()`` passes its context itself and calls the SDK's tracer directly.
+        self._sdk_tracer = self._provider.get_tracer("otel_discord", __version__)
+        self.tracer: trace.Tracer = _OwnParentTracer(self._sdk_tracer, lambda: self.current_span())
         self._current: ContextVar[Span | None] = ContextVar(f"otel_discord_{name}", default=None)
         self._closed = False
         self._events = EventRecorder(
@@ -478,7 +478,7 @@ class Reporter:
             parent = None if new_trace else self.current_span()
             context = trace.set_span_in_context(parent) if parent is not None else Context()
             try:
-                span = self.tracer.start_span(
+                span = self._sdk_tracer.start_span(
                     name, context=context, kind=kind, attributes=attributes, links=links
                 )
             except Exception:
