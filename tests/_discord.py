@@ -104,3 +104,13 @@ def slash_interaction(
             {"name": name, "type": 3, "value": value} for name, value in options.items()
         ]
     return discord.Interaction(data=payload, state=bot._connection)
+
+
+def direct_messages() -> list[discord.Message]:
+    """Every DM the bot sent since the last call; other messages are dropped."""
+    out = []
+    while not dpytest.sent_queue.empty():
+        message = dpytest.get_message()
+        if isinstance(message.channel, discord.DMChannel):
+            out.append(message)
+    return out

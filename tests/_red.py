@@ -94,16 +94,6 @@ async def stop_red(bot: Any) -> None:
         del sys.modules[name]
 
 
-def direct_messages() -> list[discord.Message]:
-    """Every DM the bot sent since the last call; other messages are dropped."""
-    out = []
-    while not dpytest.sent_queue.empty():
-        message = dpytest.get_message()
-        if isinstance(message.channel, discord.DMChannel):
-            out.append(message)
-    return out
-
-
 def replies() -> list[str]:
     """Every message text the bot sent since the last call (drains dpytest's queue)."""
     out = []

@@ -21,7 +21,7 @@ from discord.ext.test import callbacks
 from otel_discord import JsonConsentStore, Telemetry
 from otel_discord.hooks import OwnerControls
 from tests._backends import GrpcReceiver
-from tests._discord import start_bot, stop_bot, telemetry_for
+from tests._discord import direct_messages, start_bot, stop_bot, telemetry_for
 
 PREFIX = "?!"
 
@@ -53,15 +53,6 @@ def telemetry(grpc_receiver: GrpcReceiver) -> Iterator[Telemetry]:
     telemetry = telemetry_for(grpc_receiver, enabled=None, notify_owners=True)
     yield telemetry
     telemetry.shutdown(2)
-
-
-def direct_messages() -> list[discord.Message]:
-    out = []
-    while not dpytest.sent_queue.empty():
-        message = dpytest.get_message()
-        if isinstance(message.channel, discord.DMChannel):
-            out.append(message)
-    return out
 
 
 def reply_text(reply: discord.Message) -> str:

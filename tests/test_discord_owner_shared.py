@@ -18,7 +18,7 @@ from discord.ext import commands
 
 from otel_discord import JsonConsentStore, Telemetry
 from tests._backends import GrpcReceiver
-from tests._discord import start_bot, stop_bot, telemetry_for
+from tests._discord import direct_messages, start_bot, stop_bot, telemetry_for
 
 PREFIX = "?!"
 
@@ -96,15 +96,6 @@ def reporter_of(bot: commands.Bot, module: str) -> Telemetry:
     telemetry = bot.extensions[module].telemetry
     assert isinstance(telemetry, Telemetry)
     return telemetry
-
-
-def direct_messages() -> list[discord.Message]:
-    out = []
-    while not dpytest.sent_queue.empty():
-        message = dpytest.get_message()
-        if isinstance(message.channel, discord.DMChannel):
-            out.append(message)
-    return out
 
 
 async def reply(command: str) -> str:

@@ -18,10 +18,10 @@ import pytest
 import otel_discord.red
 from otel_discord.red import registry
 from tests._backends import GrpcReceiver, SilentServer
+from tests._discord import direct_messages
 from tests._red import (  # noqa: F401 - Red's fixtures, for this module only
     author_cog,
     config_fr,
-    direct_messages,
     driver,
     example_settings,
     fresh_red_caches,
