@@ -458,6 +458,42 @@ async def test_command_span_when_enabled_carries_duration_and_names_only(
     telemetry.shutdown(2)
 
 
+async def test_a_failed_commands_error_report_is_a_child_of_its_command_span(
+    bot: commands.Bot, grpc_receiver: GrpcReceiver
+) -> None:
+    telemetry = telemetry_for(grpc_receiver, command_spans=True)
+    await instrumented_tools(bot, telemetry)
+    with pytest.raises(commands.CommandInvokeError):
+        await dpytest.message("!boom")
+    with pytest.raises(commands.CommandInvokeError):
+        await dpytest.message("!greet Zed")
+
+    assert telemetry.force_flush(5)
+    spans = grpc_receiver.received.wait_for_names(
+        "command boom", "error ZeroDivisionError", "command greet", "error RuntimeError"
+    )
+    by_name = {s["name"]: s for s in spans}
+    for command, error in (
+        ("command boom", "error ZeroDivisionError"),
+        ("command greet", "error RuntimeError"),
+    ):
+        assert by_name[error]["trace_id"] == by_name[command]["trace_id"]
+        assert by_name[error]["parent_span_id"] == by_name[command]["span_id"]
+    assert by_name["command boom"]["trace_id"] != by_name["command greet"]["trace_id"]
+    telemetry.shutdown(2)
+
+
+async def test_without_command_spans_an_error_report_is_a_trace_of_its_own(
+    bot: commands.Bot, telemetry: Telemetry, grpc_receiver: GrpcReceiver
+) -> None:
+    await instrumented_tools(bot, telemetry)
+    with pytest.raises(commands.CommandInvokeError):
+        await dpytest.message("!boom")
+    (span,) = reports(grpc_receiver, telemetry, "error ZeroDivisionError")
+    assert span["parent_span_id"] == ""
+    assert [s["name"] for s in grpc_receiver.received.spans()] == ["error ZeroDivisionError"]
+
+
 async def test_error_reports_carry_the_bots_own_shard(grpc_receiver: GrpcReceiver) -> None:
     bot = await start_bot(shard_id=1, shard_count=4)
     telemetry = telemetry_for(grpc_receiver)
@@ -982,9 +1018,7 @@ class _Stations(app_commands.Transformer):
 @pytest.mark.parametrize(
     "error",
     [
-        app_commands.TransformerError(
-            "nowhere", discord.AppCommandOptionType.string, _Stations()
-        ),
+        app_commands.TransformerError("nowhere", discord.AppCommandOptionType.string, _Stations()),
         app_commands.CommandNotFound("forecast", ["weather"]),
     ],
     ids=["TransformerError", "CommandNotFound"],

@@ -8,6 +8,7 @@ Application commands and listeners are hooked by chaining ``tree.on_error`` and 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import weakref
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord import app_commands
 from discord.ext import commands
-from opentelemetry.trace import Status, StatusCode
+from opentelemetry.trace import SpanContext, Status, StatusCode
 
 from otel_discord import _attributes as A
 from otel_discord.hooks._arguments import (
@@ -115,6 +116,11 @@ class DiscordHooks:
         #: How many of this reporter's cogs are loaded; set by the integration that owns the bot.
         self._start_count: Callable[[], int] | None = None
         self._start_done = False
+        #: A failed invocation's recorded ``command`` span (``command_spans``): its error report,
+        #: made when the error is dispatched after the span ended, becomes its child.
+        self._failed_in: weakref.WeakKeyDictionary[commands.Context[Any], SpanContext] = (
+            weakref.WeakKeyDictionary()
+        )
 
     # -- commands ----------------------------------------------------------------------------
 
@@ -129,12 +135,14 @@ class DiscordHooks:
             ctx: commands.Context[Any], error: commands.CommandError, /
         ) -> None:
             try:
+                parent = self._failed_in.pop(ctx, None)
                 if reports.should_report(error):
                     reports.capture(
                         error,
                         _command_kind(command, ctx),
                         _context_attributes(ctx),
                         arguments=context_arguments(ctx),
+                        parent=parent,
                     )
             except Exception:  # ours must never keep the bot's handlers from running
                 log.debug("otel_discord: could not report a command error", exc_info=True)
@@ -172,6 +180,9 @@ class DiscordHooks:
                     name = type(unwrap(exc)).__qualname__
                     span.set_attribute(A.ERROR_TYPE, name)
                     span.set_status(Status(StatusCode.ERROR, name))
+                    if span.is_recording():  # exported: the report can point at it
+                        with contextlib.suppress(TypeError):
+                            self._failed_in[ctx] = span.get_span_context()
             if failed is not None:
                 raise failed
             return None

@@ -326,16 +326,18 @@ class ErrorReports:
         span: Span | None = None,
         name: str | None = None,
         arguments: Iterable[str] = (),
+        parent: SpanContext | None = None,
     ) -> ErrorReport | None:
         """Report ``exc`` (of kind ``prefix``, ``slash``, ``hybrid``, ``listener`` or ``loop``).
 
         With ``span`` (a loop iteration) the report is added to that span, and sent as a span
         of its own (named ``name``) if that one is not recorded (sampled away): errors are
         always kept. ``arguments``: the invocation's argument values and message content,
-        replaced by ``ARGUMENT`` in every string of the report. Never raises; returns the
+        replaced by ``ARGUMENT`` in every string of the report. ``parent``: a recorded span the
+        report belongs under (a failed command's span), in its trace. Never raises; returns the
         buffered report, or None if filtered (or if it could not be scrubbed: fail closed)."""
         try:
-            return self._capture(exc, kind, attributes or {}, span, name, arguments)
+            return self._capture(exc, kind, attributes or {}, span, name, arguments, parent)
         except Exception as failure:
             # Fail closed, as the pipeline does: one local warning a minute, never the report.
             log.debug("otel_discord: could not build an error report", exc_info=True)
@@ -356,6 +358,7 @@ class ErrorReports:
         span: Span | None,
         own_name: str | None,
         arguments: Iterable[str],
+        parent: SpanContext | None = None,
     ) -> ErrorReport | None:
         root = unwrap(exc)
         if not self.should_report(exc):
@@ -430,12 +433,14 @@ class ErrorReports:
             name = own_name or f"error {error_type}"
         raw = ReadableSpan(
             name=name,
+            # In the failed command's trace, as its child, when that span was recorded.
             context=SpanContext(
-                random.getrandbits(128) or 1,
+                parent.trace_id if parent is not None else random.getrandbits(128) or 1,
                 random.getrandbits(64) or 1,
                 False,
                 TraceFlags(TraceFlags.SAMPLED),
             ),
+            parent=parent,
             resource=self.reporter.resource,
             attributes=attributes,
             events=events,
