@@ -24,6 +24,7 @@ from otel_discord.consent import (
     CATEGORIES,
     ConsentRecord,
     JsonConsentStore,
+    active_kill_switches,
     kill_switch,
     new_install_id,
 )
@@ -143,8 +144,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         from otel_discord.exporters._registry import otlp_traces_url
 
         print(f"otlp           {otlp_traces_url(config)} ({config.otlp_protocol})")
-    switch = kill_switch()
-    print(f"kill switch    {switch + ' is set: nothing is sent' if switch else 'none'}")
+    switches = active_kill_switches()
+    setting = f"{' and '.join(switches)} {'is' if len(switches) == 1 else 'are'} set"
+    print(f"kill switch    {setting + ': nothing is sent' if switches else 'none'}")
     print(f"data dir       {config.resolved_data_dir()}")
     return 0
 

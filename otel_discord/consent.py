@@ -67,12 +67,20 @@ def kill_switch(environ: Mapping[str, str] | None = None) -> str | None:
         and _KEY_DO_NOT_TRACK not in _ENV_DATA
     ):
         return None
+    active = active_kill_switches(environ)
+    return active[0] if active else None
+
+
+def active_kill_switches(environ: Mapping[str, str] | None = None) -> list[str]:
+    """Every kill switch that is on (``OTEL_SDK_DISABLED``, ``DO_NOT_TRACK``), for the owner's
+    status; :func:`kill_switch` names the first."""
     env = os.environ if environ is None else environ
+    active = []
     if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
-        return "OTEL_SDK_DISABLED"
+        active.append("OTEL_SDK_DISABLED")
     if env.get("DO_NOT_TRACK", "").strip().lower() in _TRUE:
-        return "DO_NOT_TRACK"
-    return None
+        active.append("DO_NOT_TRACK")
+    return active
 
 
 def any_kill_switch() -> bool:

@@ -495,3 +495,12 @@ def test_demo_refuses_the_file_exporter_it_would_delete() -> None:
     assert result.returncode == 1
     assert_one_line_error(result.stderr)
     assert "--out DIR" in result.stderr
+
+
+def test_status_names_every_active_kill_switch() -> None:
+    result = run("status", env={"DO_NOT_TRACK": "1", "OTEL_SDK_DISABLED": "true"})
+    assert result.returncode == 0
+    assert (
+        "kill switch    OTEL_SDK_DISABLED and DO_NOT_TRACK are set: nothing is sent"
+        in result.stdout
+    )
