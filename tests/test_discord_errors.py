@@ -494,6 +494,58 @@ async def test_without_command_spans_an_error_report_is_a_trace_of_its_own(
     assert [s["name"] for s in grpc_receiver.received.spans()] == ["error ZeroDivisionError"]
 
 
+async def test_a_slash_command_gets_a_command_span_and_its_error_report_is_the_child(
+    bot: commands.Bot, grpc_receiver: GrpcReceiver
+) -> None:
+    telemetry = telemetry_for(grpc_receiver, command_spans=True)
+    await instrumented_tools(bot, telemetry)
+    await bot.tree._call(slash_interaction(bot, "sboom"))
+
+    assert telemetry.force_flush(5)
+    spans = grpc_receiver.received.wait_for_names("command sboom", "error KeyError")
+    by_name = {s["name"]: s for s in spans}
+    command = by_name["command sboom"]
+    assert command["attributes"] == {
+        "discord.kind": "slash",
+        "discord.command": "sboom",
+        "discord.cog": "Tools",
+        "error.type": "KeyError",
+    }
+    assert command["status"]["code"] == 2  # STATUS_CODE_ERROR
+    assert by_name["error KeyError"]["parent_span_id"] == command["span_id"]
+    assert by_name["error KeyError"]["trace_id"] == command["trace_id"]
+    telemetry.shutdown(2)
+
+
+async def test_a_hybrid_command_invoked_as_slash_gets_a_hybrid_command_span_and_child_report(
+    bot: commands.Bot, grpc_receiver: GrpcReceiver
+) -> None:
+    telemetry = telemetry_for(grpc_receiver, command_spans=True)
+    await instrumented_tools(bot, telemetry)
+    await bot.tree._call(slash_interaction(bot, "hboom"))
+    await dpytest.run_all_events()
+
+    assert telemetry.force_flush(5)
+    spans = grpc_receiver.received.wait_for_names("command hboom", "error LookupError")
+    by_name = {s["name"]: s for s in spans}
+    command = by_name["command hboom"]
+    assert command["attributes"]["discord.kind"] == "hybrid"
+    assert command["attributes"]["error.type"] == "LookupError"
+    assert by_name["error LookupError"]["parent_span_id"] == command["span_id"]
+    assert len(telemetry.errors.buffer) == 1
+    telemetry.shutdown(2)
+
+
+async def test_slash_commands_get_no_command_span_by_default(
+    bot: commands.Bot, telemetry: Telemetry, grpc_receiver: GrpcReceiver
+) -> None:
+    await instrumented_tools(bot, telemetry)
+    await bot.tree._call(slash_interaction(bot, "sboom"))
+    (span,) = reports(grpc_receiver, telemetry, "error KeyError")
+    assert span["parent_span_id"] == ""
+    assert [s["name"] for s in grpc_receiver.received.spans()] == ["error KeyError"]
+
+
 async def test_error_reports_carry_the_bots_own_shard(grpc_receiver: GrpcReceiver) -> None:
     bot = await start_bot(shard_id=1, shard_count=4)
     telemetry = telemetry_for(grpc_receiver)
@@ -930,6 +982,10 @@ class SlashLeaky(commands.Cog):
     async def ssearch(self, interaction: discord.Interaction[Any], query: str) -> None:
         log.warning("slash search for %s found nothing", query)
 
+    @commands.hybrid_command()
+    async def hsearch(self, ctx: commands.Context[Any], query: str) -> None:
+        log.warning("hybrid search for %s found nothing", query)
+
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
         if message.content == "whoami":
@@ -950,6 +1006,24 @@ async def test_an_earlier_slash_invocations_option_is_redacted_from_breadcrumbs(
     crumbs = [e["attributes"] for e in span["events"] if e["name"] == "breadcrumb"]
     assert [c["otel_discord.breadcrumb.message"] for c in crumbs] == [
         "slash search for ARGUMENT found nothing"
+    ]
+    assert SLASH_SECRET.encode() not in raw_export(grpc_receiver)
+
+
+async def test_an_earlier_hybrid_invocation_as_slash_is_redacted_from_breadcrumbs(
+    bot: commands.Bot, telemetry: Telemetry, grpc_receiver: GrpcReceiver
+) -> None:
+    await instrumented_leaky(bot, telemetry)
+    await bot.add_cog(telemetry.instrument_cog(SlashLeaky(), bot=bot))
+    await bot.tree._call(slash_interaction(bot, "hsearch", {"query": SLASH_SECRET}))
+    await dpytest.run_all_events()
+    with pytest.raises(commands.CommandInvokeError):
+        await dpytest.message("!crash")
+
+    (span,) = reports(grpc_receiver, telemetry, "error ZeroDivisionError")
+    crumbs = [e["attributes"] for e in span["events"] if e["name"] == "breadcrumb"]
+    assert [c["otel_discord.breadcrumb.message"] for c in crumbs] == [
+        "hybrid search for ARGUMENT found nothing"
     ]
     assert SLASH_SECRET.encode() not in raw_export(grpc_receiver)
 

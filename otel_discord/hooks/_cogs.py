@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord import app_commands
 from discord.ext import commands
-from opentelemetry.trace import SpanContext, Status, StatusCode
+from discord.ext.commands.hybrid import HybridAppCommand
+from opentelemetry.trace import Span, SpanContext, Status, StatusCode
 
 from otel_discord import _attributes as A
 from otel_discord.hooks._arguments import (
@@ -54,6 +55,13 @@ def _ids(obj: Any) -> dict[str, Any]:
         if isinstance(value, int):
             out[key] = str(value)
     return out
+
+
+def _mark_failed(span: Span, exc: BaseException) -> None:
+    """A ``command`` span's failure: the error type, never its message (it may hold values)."""
+    name = type(unwrap(exc)).__qualname__
+    span.set_attribute(A.ERROR_TYPE, name)
+    span.set_status(Status(StatusCode.ERROR, name))
 
 
 def _command_kind(command: Any, ctx: Any) -> str:
@@ -135,7 +143,7 @@ class DiscordHooks:
             ctx: commands.Context[Any], error: commands.CommandError, /
         ) -> None:
             try:
-                parent = self._failed_in.pop(ctx, None)
+                parent = self._failed_in.pop(ctx, None) or self._open_command_span(error)
                 if reports.should_report(error):
                     reports.capture(
                         error,
@@ -177,9 +185,7 @@ class DiscordHooks:
                     await original_invoke(ctx)
                 except Exception as exc:  # duration and error type only: never arguments
                     failed = exc
-                    name = type(unwrap(exc)).__qualname__
-                    span.set_attribute(A.ERROR_TYPE, name)
-                    span.set_status(Status(StatusCode.ERROR, name))
+                    _mark_failed(span, exc)
                     if span.is_recording():  # exported: the report can point at it
                         with contextlib.suppress(TypeError):
                             self._failed_in[ctx] = span.get_span_context()
@@ -190,6 +196,17 @@ class DiscordHooks:
         command.dispatch_error = dispatch_error  # type: ignore[method-assign]
         command.invoke = invoke  # type: ignore[method-assign]
         command.__otel_discord__ = self  # type: ignore[attr-defined]
+
+    def _open_command_span(self, error: BaseException) -> SpanContext | None:
+        """A hybrid command invoked as slash dispatches its error inside its ``command`` span:
+        that span (marked failed) is the report's parent."""
+        span = self.reporter.current_span()
+        if span is None or not span.is_recording():
+            return None
+        if not str(getattr(span, "name", "")).startswith("command "):
+            return None
+        _mark_failed(span, error)
+        return span.get_span_context()
 
     def _remember(
         self, collect: Callable[[], list[str]], values: list[str] | None = None
@@ -225,12 +242,51 @@ class DiscordHooks:
         ) -> Any:
             values = self._remember(lambda: self._slash_arguments(interaction))
             try:
-                return await original(interaction, namespace)
+                if not self.reporter.config.command_spans or not self.reporter.enabled:
+                    return await original(interaction, namespace)
+                return await self._traced_app_invoke(command, interaction, namespace, original)
             finally:
                 self._remember(lambda: self._slash_arguments(interaction), values)
 
         command._invoke_with_namespace = invoke_with_namespace  # type: ignore[method-assign,assignment]
         command.__otel_discord__ = self  # type: ignore[attr-defined]
+
+    async def _traced_app_invoke(
+        self,
+        command: app_commands.Command[Any, ..., Any],
+        interaction: discord.Interaction[Any],
+        namespace: app_commands.Namespace,
+        original: Callable[..., Coroutine[Any, Any, Any]],
+    ) -> Any:
+        """``command_spans`` for a slash invocation (a hybrid one invoked as slash included):
+        the ``command <name>`` span, as for prefix ones. A pure slash command's error leaves
+        this call (the tree's ``on_error`` reports it later, as the span's child); a hybrid one
+        is dispatched inside it, while the span is still the reporter's current one."""
+        kind = "hybrid" if isinstance(command, HybridAppCommand) else "slash"
+        attributes = {A.DISCORD_KIND: kind, A.DISCORD_COMMAND: command.qualified_name}
+        binding = getattr(command, "binding", None)
+        if isinstance(binding, commands.Cog):
+            attributes[A.DISCORD_COG] = binding.qualified_name
+        failed: BaseException | None = None
+        result: Any = None
+        with self.reporter.span(
+            f"command {command.qualified_name}", attributes, new_trace=True
+        ) as span:
+            try:
+                result = await original(interaction, namespace)
+            except Exception as exc:  # duration and error type only: never arguments
+                failed = exc
+                _mark_failed(span, exc)
+                if span.is_recording():
+                    interaction.extras[self._span_key] = span.get_span_context()
+        if failed is not None:
+            raise failed
+        return result
+
+    @property
+    def _span_key(self) -> str:
+        # ``Interaction.extras``: discord.py's place for data of one interaction's processing.
+        return f"otel_discord.command_span.{id(self)}"
 
     @staticmethod
     def _slash_arguments(interaction: discord.Interaction[Any]) -> list[str]:
@@ -243,6 +299,10 @@ class DiscordHooks:
     def instrument_cog(self, cog: commands.Cog, bot: AnyBot | None = None) -> None:
         for command in cog.walk_commands():
             self._hook_command(command)
+            # A hybrid command's slash side is not among the cog's app commands.
+            hybrid_app = getattr(command, "app_command", None)
+            if isinstance(hybrid_app, app_commands.Command):
+                self._hook_app_command(hybrid_app)
         for app_command in cog.walk_app_commands():
             if isinstance(app_command, app_commands.Command):
                 self._hook_app_command(app_command)
@@ -396,9 +456,11 @@ class DiscordHooks:
             return
         if not self.reports.should_report(error):
             return
+        parent = interaction.extras.pop(self._span_key, None)
         self.reports.capture(
             error,
             "slash",
             _interaction_attributes(interaction),
             arguments=interaction_arguments(interaction),
+            parent=parent if isinstance(parent, SpanContext) else None,
         )
