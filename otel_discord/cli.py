@@ -425,6 +425,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: The option that sets each config key the command line passes on (as keyword arguments).
+_FLAGS = {
+    "config_file": "--config",
+    "data_dir": "--data-dir",
+    "otlp_endpoint": "--otlp",
+    "otlp_protocol": "--protocol",
+    "sentry_dsn": "--sentry-dsn",
+}
+
+
+def _named_by_flag(exc: TelemetryConfigError) -> str:
+    """The error with its source named as the owner typed it: ``--otlp``, not "keyword
+    argument" (how the command line hands its options to the config)."""
+    flag = _FLAGS.get(exc.key)
+    if flag is None or exc.source != "keyword argument":
+        return str(exc)
+    return str(TelemetryConfigError(exc.key, exc.value, f"option {flag}", exc.allowed))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     parser = build_parser()
@@ -435,7 +454,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
     except TelemetryConfigError as exc:
-        print(f"{PROG}: configuration error: {exc}", file=sys.stderr)
+        print(f"{PROG}: configuration error: {_named_by_flag(exc)}", file=sys.stderr)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130

@@ -504,3 +504,13 @@ def test_status_names_every_active_kill_switch() -> None:
         "kill switch    OTEL_SDK_DISABLED and DO_NOT_TRACK are set: nothing is sent"
         in result.stdout
     )
+
+
+def test_a_bad_option_value_is_named_by_its_option() -> None:
+    result = run("demo", "--otlp", "not a url", "--iterations", "3")
+    assert result.returncode == 1
+    assert_one_line_error(result.stderr)
+    assert "otlp_endpoint: bad value 'not a url' from option --otlp" in result.stderr
+    missing = run("status", "--config", "/nonexistent/otel-discord.toml")
+    assert missing.returncode == 1
+    assert "from option --config" in missing.stderr
