@@ -430,7 +430,7 @@ FIELDS: tuple[ConfigField, ...] = (
         "true or false",
         False,
         "Emit a span (duration only, never arguments) for each invocation of an instrumented "
-        "cog's prefix or hybrid command. Off: no data about command usage.",
+        "cog's prefix, hybrid or slash command. Off: no data about command usage.",
         ("OTEL_DISCORD_COMMAND_SPANS",),
     ),
     ConfigField(
