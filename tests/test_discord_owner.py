@@ -514,3 +514,45 @@ async def test_status_lists_the_private_metadata_keys_a_reporter_may_send(
     finally:
         telemetry.shutdown(1)
         plain.shutdown(1)
+
+
+async def test_without_owner_ids_the_owners_are_the_application_teams_members(
+    bot: commands.Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """dpytest's fake HTTP answers ``application_info`` without a team (Discord's API cannot run
+    here): its answer gets the team Discord sends for a team-owned application."""
+    from discord.ext.test import factories
+
+    from otel_discord.hooks._owners import owner_ids
+
+    bot.owner_id = None
+    bot.owner_ids = set()
+    original = bot.http.application_info
+    alice = factories.make_user_dict("alice", "0001", None, id_num=111111111111111111)
+    bob = factories.make_user_dict("bob", "0002", None, id_num=222222222222222222)
+
+    async def team_owned() -> Any:
+        data = await original()
+        data["team"] = {
+            "id": "333333333333333333",
+            "name": "weather-team",
+            "icon": None,
+            "owner_user_id": alice["id"],
+            "members": [
+                {
+                    "membership_state": 2,
+                    "permissions": ["*"],
+                    "team_id": "3",
+                    "role": "admin",
+                    "user": user,
+                }
+                for user in (alice, bob)
+            ],
+        }
+        return data
+
+    monkeypatch.setattr(bot.http, "application_info", team_owned)
+    assert await owner_ids(bot) == {111111111111111111, 222222222222222222}
+    monkeypatch.setattr(bot.http, "application_info", original)
+    (app_owner,) = await owner_ids(bot)  # no team: the application's owner
+    assert app_owner not in {111111111111111111, 222222222222222222}
