@@ -103,14 +103,10 @@ class _GateTimer:
 
     def after_fork(self) -> None:
         """In a forked child: the thread is gone and its lock may be held for good. Start
-        afresh, and let every gate that was waiting be checked in full on its next call."""
-        due, self._due = self._due, []
+        afresh (the caller lets every gate be checked in full again)."""
+        self._due = []
         self._cond = threading.Condition()
         self._thread = None
-        for _, _, ref in due:
-            reporter = ref()
-            if reporter is not None:
-                reporter._shut = False
 
     def _run(self) -> None:
         while True:
@@ -127,11 +123,36 @@ class _GateTimer:
                     reporter._reopen()
                 except Exception:  # never lets a reporter's fault end the shared thread
                     reporter._shut = False
+            # The wait above may last for good: it must not keep the last reporter alive.
+            del reporter, ref
 
 
 _gate_timer = _GateTimer()
+#: Every live reporter, for :func:`_after_fork`.
+_reporters: weakref.WeakSet[Reporter] = weakref.WeakSet()
+
+
+def _after_fork() -> None:
+    """In a forked child the shared threads are gone, and a lock one of them held stays held:
+    a fresh gate timer and consent reader, fresh re-read locks, and every gate checked in full
+    on its next call (a re-read submitted to the parent's reader would never run, its lock
+    never freed, and the gate would answer from the parent's record for good)."""
+    global _reader, _reader_lock
+    _gate_timer.after_fork()
+    _reader, _reader_lock = None, threading.Lock()
+    for reporter in list(_reporters):
+        reporter._refresh_lock = threading.Lock()
+        reporter._shut = False
+
+
 if hasattr(os, "register_at_fork"):  # not on Windows
-    os.register_at_fork(after_in_child=_gate_timer.after_fork)
+    os.register_at_fork(after_in_child=_after_fork)
+
+
+try:  # the API's own decorator: a context manager that also decorates coroutine functions
+    from opentelemetry.util._decorator import _agnosticcontextmanager as _span_context_manager
+except ImportError:  # pragma: no cover - a future API without it: contexts, not decorators
+    _span_context_manager = contextmanager  # type: ignore[assignment]
 
 
 class _OwnParentTracer(trace.Tracer):
@@ -139,9 +160,15 @@ class _OwnParentTracer(trace.Tracer):
     ``context`` takes this reporter's active span as parent, or none, never the host bot's (or
     another reporter's) span from OpenTelemetry's global context."""
 
-    def __init__(self, inner: trace.Tracer, parent: Callable[[], Span | None]) -> None:
+    def __init__(
+        self,
+        inner: trace.Tracer,
+        parent: Callable[[], Span | None],
+        current: ContextVar[Span | None],
+    ) -> None:
         self._inner = inner
         self._parent = parent
+        self._current = current
 
     def _context(self, context: Context | None) -> Context:
         if context is not None:
@@ -171,8 +198,8 @@ class _OwnParentTracer(trace.Tracer):
             set_status_on_exception,
         )
 
-    @contextmanager  # the API's own decorator (``_agnosticcontextmanager``) is private
-    def start_as_current_span(  # type: ignore[override]
+    @_span_context_manager
+    def start_as_current_span(
         self,
         name: str,
         context: Context | None = None,
@@ -195,7 +222,16 @@ class _OwnParentTracer(trace.Tracer):
             set_status_on_exception,
             end_on_exit,
         ) as span:
-            yield span
+            # The reporter's own active span too, as ``Reporter.span`` sets it: a span started
+            # inside this one is its child.
+            token = self._current.set(span)
+            try:
+                yield span
+            finally:
+                try:
+                    self._current.reset(token)
+                except ValueError:  # reset from another context
+                    self._current.set(None)
 
 
 class Reporter:
@@ -240,6 +276,7 @@ class Reporter:
         self._record = self.consent_store.load(name)
         self._next_refresh = time.monotonic() + CONSENT_REFRESH_SECONDS
         self._refresh_lock = threading.Lock()
+        _reporters.add(self)
         #: The gate is known to be shut (until the gate timer or a decision clears it): see
         #: ``_gate``.
         self._shut = False
@@ -298,8 +335,10 @@ class Reporter:
         self._provider.add_span_processor(self._processor)
         # ``span()`` passes its context itself and calls the SDK's tracer directly.
         self._sdk_tracer = self._provider.get_tracer("otel_discord", __version__)
-        self.tracer: trace.Tracer = _OwnParentTracer(self._sdk_tracer, lambda: self.current_span())
         self._current: ContextVar[Span | None] = ContextVar(f"otel_discord_{name}", default=None)
+        self.tracer: trace.Tracer = _OwnParentTracer(
+            self._sdk_tracer, lambda: self.current_span(), self._current
+        )
         self._closed = False
         self._events = EventRecorder(
             reporter=name,
@@ -377,8 +416,11 @@ class Reporter:
         if self._gate_now():
             return True
         final = self._closed or self.config.enabled is False
-        # Flagged only when something will clear the flag; else checked in full each call.
-        self._shut = final or _gate_timer.reopen_at(self._next_refresh, self)
+        # Flagged before the timer is asked to clear it (a re-read already due may clear it at
+        # once), and only when something will: else the gate is checked in full each call.
+        self._shut = True
+        if not final and not _gate_timer.reopen_at(self._next_refresh, self):
+            self._shut = False
         return False
 
     def _gate_now(self) -> bool:

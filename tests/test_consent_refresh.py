@@ -199,3 +199,60 @@ def test_a_forked_child_checks_waiting_gates_afresh_and_starts_its_own_timer(
         assert answer == b"ok"
     finally:
         telemetry.shutdown(2)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX only")
+def test_a_forked_child_on_its_loop_sees_a_disable_from_another_process(tmp_path: Path) -> None:
+    telemetry = reporter(tmp_path)
+    telemetry.enable()
+
+    async def use_the_gate(seconds: float) -> None:  # re-reads go to the consent reader thread
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            telemetry._gate()
+            await asyncio.sleep(0.02)
+
+    try:
+        asyncio.run(use_the_gate(3 * REFRESH))
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: the parent's reader thread (and maybe its lock) stayed behind
+            try:
+
+                async def child() -> bytes:
+                    decide_elsewhere(tmp_path, False)
+                    deadline = time.monotonic() + 10
+                    while telemetry._gate():
+                        if time.monotonic() > deadline:
+                            return b"no"
+                        await asyncio.sleep(0.02)
+                    return b"ok"
+
+                os.write(write_end, asyncio.run(child()))
+            finally:
+                os._exit(0)
+        os.close(write_end)
+        answer = os.read(read_end, 8)
+        os.close(read_end)
+        os.waitpid(pid, 0)
+        assert answer == b"ok"
+    finally:
+        telemetry.shutdown(2)
+
+
+def test_the_gate_timer_keeps_no_reporter_alive(tmp_path: Path) -> None:
+    import gc
+    import weakref
+
+    telemetry = reporter(tmp_path)
+    with telemetry.span("shuts the gate"):
+        pass
+    deadline = time.monotonic() + 10
+    while telemetry._shut:  # until the timer fired and reopened it
+        assert time.monotonic() < deadline, "the timer never fired"
+        time.sleep(0.02)
+    telemetry.shutdown(2)
+    ref = weakref.ref(telemetry)
+    del telemetry
+    gc.collect()
+    assert ref() is None

@@ -171,3 +171,29 @@ def test_a_span_from_the_reporters_tracer_parents_under_the_reporter_never_the_h
     assert by_name["raw-started"]["parent_span_id"] == ours_id
     assert all(s["trace_id"] != host_trace for s in spans.spans)
     telemetry.shutdown(1)
+
+
+def test_the_reporters_tracer_nests_its_own_current_spans_and_decorates_coroutines() -> None:
+    import asyncio
+
+    from otel_discord.testing import capture_spans
+
+    telemetry = Telemetry("nesting", config={"enabled": True, "exporters": []})
+    spans = capture_spans(telemetry)
+    with (
+        telemetry.span("outer"),
+        telemetry.tracer.start_as_current_span("inner") as inner,
+        telemetry.tracer.start_as_current_span("inner2"),
+    ):
+        pass
+
+    @telemetry.tracer.start_as_current_span("decorated")
+    async def job() -> None:
+        await asyncio.sleep(0.05)
+
+    asyncio.run(job())
+    by_name = {s["name"]: s for s in spans.spans}
+    assert by_name["inner2"]["parent_span_id"] == format(inner.get_span_context().span_id, "016x")
+    decorated = by_name["decorated"]
+    assert decorated["end_time"] - decorated["start_time"] >= 40_000_000  # the whole run
+    telemetry.shutdown(1)
