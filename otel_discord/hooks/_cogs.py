@@ -12,7 +12,7 @@ import contextlib
 import logging
 import sys
 import weakref
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -171,26 +171,15 @@ class DiscordHooks:
                 self.send_start()
             if not self.reporter.config.command_spans or not self.reporter.enabled:
                 return await original_invoke(ctx)
-            attributes = {
-                A.DISCORD_KIND: _command_kind(command, ctx),
-                A.DISCORD_COMMAND: command.qualified_name,
-            }
-            if command.cog is not None:
-                attributes[A.DISCORD_COG] = command.cog.qualified_name
-            failed: BaseException | None = None
-            with self.reporter.span(
-                f"command {command.qualified_name}", attributes, new_trace=True
-            ) as span:
-                try:
-                    await original_invoke(ctx)
-                except Exception as exc:  # duration and error type only: never arguments
-                    failed = exc
-                    _mark_failed(span, exc)
-                    if span.is_recording():  # exported: the report can point at it
-                        with contextlib.suppress(TypeError):
-                            self._failed_in[ctx] = span.get_span_context()
-            if failed is not None:
-                raise failed
+            cog = command.cog.qualified_name if command.cog is not None else None
+            await self._in_command_span(
+                _command_kind(command, ctx),
+                command.qualified_name,
+                cog,
+                lambda: original_invoke(ctx),
+                self._failed_in,
+                ctx,
+            )
             return None
 
         command.dispatch_error = dispatch_error  # type: ignore[method-assign]
@@ -263,22 +252,44 @@ class DiscordHooks:
         this call (the tree's ``on_error`` reports it later, as the span's child); a hybrid one
         is dispatched inside it, while the span is still the reporter's current one."""
         kind = "hybrid" if isinstance(command, HybridAppCommand) else "slash"
-        attributes = {A.DISCORD_KIND: kind, A.DISCORD_COMMAND: command.qualified_name}
         binding = getattr(command, "binding", None)
-        if isinstance(binding, commands.Cog):
-            attributes[A.DISCORD_COG] = binding.qualified_name
+        cog = binding.qualified_name if isinstance(binding, commands.Cog) else None
+        return await self._in_command_span(
+            kind,
+            command.qualified_name,
+            cog,
+            lambda: original(interaction, namespace),
+            interaction.extras,
+            self._span_key,
+        )
+
+    async def _in_command_span(
+        self,
+        kind: str,
+        name: str,
+        cog: str | None,
+        call: Callable[[], Awaitable[Any]],
+        failed_in: MutableMapping[Any, Any],
+        key: Any,
+    ) -> Any:
+        """Run ``call()`` in the ``command <name>`` span (``command_spans``): duration, names and
+        the error type only, never the exception's message (it may hold argument values). A
+        failed call's recorded span goes to ``failed_in[key]``: its error report, made after
+        the span ended, becomes its child."""
+        attributes = {A.DISCORD_KIND: kind, A.DISCORD_COMMAND: name}
+        if cog is not None:
+            attributes[A.DISCORD_COG] = cog
         failed: BaseException | None = None
         result: Any = None
-        with self.reporter.span(
-            f"command {command.qualified_name}", attributes, new_trace=True
-        ) as span:
+        with self.reporter.span(f"command {name}", attributes, new_trace=True) as span:
             try:
-                result = await original(interaction, namespace)
-            except Exception as exc:  # duration and error type only: never arguments
+                result = await call()
+            except Exception as exc:  # caught here: the span must not record its message
                 failed = exc
                 _mark_failed(span, exc)
-                if span.is_recording():
-                    interaction.extras[self._span_key] = span.get_span_context()
+                if span.is_recording():  # exported: the report can point at it
+                    with contextlib.suppress(TypeError):
+                        failed_in[key] = span.get_span_context()
         if failed is not None:
             raise failed
         return result
